@@ -194,6 +194,10 @@ class Plugin(abc.ABC):
         """Files or folders ingested into the plugin's store after fine-tuning. Default: none."""
         return []
 
+    def conversations(self) -> Path | None:
+        """Scripted multi-turn conversations (JSONL) that `assistant eval --plugin NAME` replays. Default: none."""
+        return None
+
     def warm_up(self) -> None:
         """Load models and stores. Called once before the first turn; must be idempotent."""
 
