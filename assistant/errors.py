@@ -98,3 +98,27 @@ class VersionGateError(AssistantError):
             f"version's {active:.4f}, so it was kept but not activated. Use --force to activate it anyway, "
             f"or `assistant models activate --plugin {plugin}` later."
         )
+
+
+class UnsupportedUploadError(AssistantError):
+    def __init__(self, name: str, supported: tuple[str, ...]):
+        super().__init__(
+            f"{name}: this file type cannot be ingested. Upload {', '.join(supported)} files "
+            "(convert PDFs and office documents to plain text or markdown first)."
+        )
+
+
+class UploadTooLargeError(AssistantError):
+    def __init__(self, name: str, size_bytes: int, limit_mb: float):
+        super().__init__(
+            f"{name} is {size_bytes / 1_000_000:.1f} MB; the limit is {limit_mb:g} MB per file. Split the file, "
+            f"ingest it with `assistant ingest`, or start the UI with a larger --max-upload-mb."
+        )
+
+
+class UILoginConfigError(AssistantError):
+    def __init__(self, missing: str):
+        super().__init__(
+            f"UI login is half configured: {missing} is not set. Set both ASSISTANT_UI_USERNAME and "
+            "ASSISTANT_UI_PASSWORD (or `username` and `password` under [ui] in config.toml), or neither."
+        )

@@ -139,6 +139,11 @@ class SessionStore:
                 (turn_id, session_id, rating, comment, time.time()),
             )
 
+    def remove_feedback(self, session_id: str, turn_id: int) -> None:
+        """Withdraw this session's vote on a turn (a second click on the same thumb in the UI)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM feedback WHERE turn_id = ? AND session_id = ?", (turn_id, session_id))
+
     def feedback(self) -> list[dict]:
         """All feedback joined with its turn, oldest first."""
         rows = self._connect().execute(
