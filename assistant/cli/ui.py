@@ -1,0 +1,87 @@
+"""`assistant ui`: the README's first command. Fine-tunes the demo models that are missing
+(with progress in the terminal), then opens the chat window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from assistant.cli.common import DataDirOption, console, user_errors
+from assistant.config import load_settings
+from assistant.engine import DialogEngine
+
+
+def missing_models(engine: DialogEngine) -> dict[str, list[str]]:
+    """Per enabled plugin, the models that have no active version yet."""
+    registry = engine.context.models
+    missing: dict[str, list[str]] = {}
+    for name, plugin in engine.plugins.items():
+        untrained = [spec.name for spec in plugin.model_specs() if registry.active_name(name, spec.name) is None]
+        if untrained:
+            missing[name] = untrained
+    return missing
+
+
+def train_missing_models(engine: DialogEngine) -> None:
+    """Fine-tune every missing model with the plugin's defaults, one rich progress bar per model."""
+    from assistant.training import finetune_plugin
+
+    missing = missing_models(engine)
+    if not missing:
+        return
+    listed = "; ".join(f"{plugin}: {', '.join(models)}" for plugin, models in missing.items())
+    console.print(f"Fine-tuning the models that are missing ({listed}). This runs once; later starts skip it.")
+    with Progress(
+        TextColumn("[bold]{task.fields[name]}[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        for plugin, models in missing.items():
+            for model in models:
+                task = progress.add_task("waiting", name=f"{plugin}/{model}", total=None)
+
+                def on_progress(event: dict, task=task) -> None:
+                    description = escape(f"{event.get('stage', '')} {event.get('message', '')}".strip())
+                    progress.update(task, description=description, completed=event.get("step", 0), total=event.get("total") or None)
+
+                results = finetune_plugin(engine.plugins[plugin], engine.settings, model=model, on_progress=on_progress)
+                progress.update(task, description="done")
+                for result in results:
+                    console.print(f"[green]✓[/] {escape(str(result))}", highlight=False)
+
+
+def ui(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on; 0.0.0.0 exposes the UI (set a login first)."),
+    port: int = typer.Option(7860, "--port", help="Port to listen on."),
+    train: bool = typer.Option(True, "--train/--no-train", help="Fine-tune missing demo models before starting (default) or fail if any is missing."),
+    max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", min=0.1, help="Largest file the Knowledge tab accepts, per file."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Open the chat window: one chat over every plugin, with evidence, feedback, knowledge upload and models.
+
+    Login is optional: set ASSISTANT_UI_USERNAME and ASSISTANT_UI_PASSWORD (or username and password in the ui table of config.toml) before exposing the UI beyond localhost.
+    """
+    from ui import launch, ui_credentials
+
+    with user_errors():
+        settings = load_settings(data_dir)
+        auth = ui_credentials(settings)
+        engine = DialogEngine(settings)
+        for name, error in engine.plugin_errors.items():
+            console.print(f"[yellow]Skipping plugin {name}:[/] {escape(error)}")
+        if train:
+            train_missing_models(engine)
+        if host not in ("127.0.0.1", "localhost", "::1") and auth is None:
+            console.print("[yellow]Warning:[/] the UI is reachable from the network without a login; set ASSISTANT_UI_USERNAME/PASSWORD.")
+        console.print(f"Loading models, then serving the chat window on http://{host}:{port}" + (" (login required)" if auth else ""))
+        launch(engine, host=host, port=port, auth=auth, max_upload_mb=max_upload_mb)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ui")(ui)
