@@ -122,3 +122,12 @@ class UILoginConfigError(AssistantError):
             f"UI login is half configured: {missing} is not set. Set both ASSISTANT_UI_USERNAME and "
             "ASSISTANT_UI_PASSWORD (or `username` and `password` under [ui] in config.toml), or neither."
         )
+
+
+class TrainingSettingError(AssistantError):
+    """A fine-tuning hyper-parameter or model declaration that cannot work."""
+
+    def __init__(self, model: str, problem: str, fix: str):
+        super().__init__(f"Cannot fine-tune '{model}': {problem}. Fix: {fix}")
+        self.model = model
+        self.problem = problem

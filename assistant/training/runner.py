@@ -1,0 +1,114 @@
+"""What every task shares around transformers' ``Trainer``: arguments, progress events and resuming.
+
+transformers 5.x API relied on (checked against 5.23): ``TrainingArguments(eval_strategy=...,
+save_strategy=..., load_best_model_at_end=True, metric_for_best_model=..., warmup_steps=<float
+< 1 = ratio>, label_smoothing_factor=..., restore_callback_states_from_checkpoint=True,
+report_to="none")``; ``Trainer(processing_class=tokenizer, ...)`` (``tokenizer=`` is gone);
+``EarlyStoppingCallback``; ``trainer_utils.get_last_checkpoint``; ``Trainer.train(resume_from_checkpoint=...)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from assistant.training.config import TrainConfig
+
+Progress = Callable[[dict], None]
+
+
+def emit(on_progress: Progress | None, model: str, stage: str, step: int, total: int, message: str) -> None:
+    if on_progress is not None:
+        on_progress({"model": model, "stage": stage, "step": int(step), "total": int(total), "message": message})
+
+
+class ProgressReporter(TrainerCallback):
+    """Turns Trainer events into ``on_progress`` dicts (the CLI bar and the UI's Models tab read them)."""
+
+    def __init__(self, model: str, on_progress: Progress | None):
+        self.model = model
+        self.on_progress = on_progress
+        self.last_loss: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        emit(self.on_progress, self.model, "train", state.global_step, state.max_steps, "training")
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.last_loss = float(logs["loss"])
+
+    def on_step_end(self, args, state, control, **kwargs):
+        loss = f", loss {self.last_loss:.3f}" if self.last_loss is not None else ""
+        emit(self.on_progress, self.model, "train", state.global_step, state.max_steps, f"epoch {state.epoch:.2f}{loss}")
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        shown = ", ".join(f"{k[5:]} {v:.4f}" for k, v in (metrics or {}).items() if k.startswith("eval_") and k[5:] in _SHOWN)
+        emit(self.on_progress, self.model, "evaluate", state.global_step, state.max_steps, f"validation: {shown}")
+
+
+_SHOWN = {"accuracy", "macro_f1", "exact_match", "f1", "loss"}
+
+
+def training_arguments(
+    config: TrainConfig, run_dir: Path, metric: str, *, label_names: list[str], logging_steps: int
+) -> TrainingArguments:
+    """Evaluate and checkpoint every epoch; keep the best epoch by the primary metric."""
+    return TrainingArguments(
+        output_dir=str(run_dir),
+        num_train_epochs=config.epochs,
+        learning_rate=config.lr,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size * 2,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type=config.lr_scheduler,
+        label_smoothing_factor=config.label_smoothing,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=metric,
+        greater_is_better=True,
+        restore_callback_states_from_checkpoint=True,
+        logging_strategy="steps",
+        logging_steps=logging_steps,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        label_names=label_names,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        save_only_model=False,
+    )
+
+
+def callbacks(config: TrainConfig, model: str, on_progress: Progress | None) -> list[TrainerCallback]:
+    found: list[TrainerCallback] = [ProgressReporter(model, on_progress)]
+    if config.patience > 0:
+        found.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
+    return found
+
+
+def run_key(payload: dict[str, Any]) -> str:
+    """Checkpoints of the same run (same data, base model and hyper-parameters) share a folder."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train(trainer: Trainer, run_dir: Path, resume: bool) -> int | None:
+    """Train, resuming from the run folder's last checkpoint when there is one; returns its step."""
+    trainer.remove_callback(PrinterCallback)
+    checkpoint = get_last_checkpoint(str(run_dir)) if resume and Path(run_dir).is_dir() else None
+    if not resume and Path(run_dir).exists():
+        shutil.rmtree(run_dir)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else None
