@@ -16,7 +16,7 @@ app = typer.Typer(
 )
 
 #: Modules that each define `register(app)`; order is the order in `--help`.
-COMMAND_MODULES = ["chat", "plugins", "finetune", "models", "eval", "ui", "serve", "feedback"]
+COMMAND_MODULES = ["chat", "plugins", "ingest", "finetune", "models", "eval", "ui", "serve", "feedback"]
 
 for _module in COMMAND_MODULES:
     importlib.import_module(f"assistant.cli.{_module}").register(app)
