@@ -8,15 +8,16 @@ A conversations file is JSON Lines, one conversation per line::
         {"user": "how long do I have to return a jacket?", "answer": "30 days", "source": "returns.md"},
         {"user": "this is useless, get me a person", "handoff": true}]}
 
-Every turn needs ``user``; all expectations are optional:
+Every turn needs ``user``; all expectations are optional (a missing key or ``null`` means
+"not scored"):
 
 - ``intent``: the reply's intent label.
 - ``slots``: session slots that must hold these values after the turn (compared as strings).
 - ``contains``: a string or list of strings that must all occur in the reply (case-insensitive).
 - ``answer``: the expected answer span, scored by SQuAD exact match and F1 against the first
   evidence that carries an extracted answer (0 when the reply has none).
-- ``source``: the file name the answer must be cited from (compared with the evidence's
-  source file name).
+- ``source``: the file name the reply must cite (the source file name of the answer's evidence,
+  or of the first evidence when no answer was extracted).
 - ``handoff``: whether the turn hands the conversation to a human. A turn without it counts
   as ``false`` for handoff precision/recall, so a surprise handoff is a false positive.
 
@@ -28,10 +29,7 @@ plugin set.
 from __future__ import annotations
 
 import json
-import re
-import string
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -41,8 +39,8 @@ from sklearn.metrics import accuracy_score, precision_score, recall_score
 
 from assistant.contract import Reply
 from assistant.errors import DataFormatError
+from assistant.training.metrics import answer_scores
 
-PUNCTUATION = frozenset(string.punctuation)
 TURN_KEYS = frozenset({"user", "intent", "slots", "contains", "answer", "source", "handoff"})
 
 
@@ -170,28 +168,6 @@ def load_conversations(path: Path) -> list[Conversation]:
     return conversations
 
 
-def normalize_answer(text: str) -> str:
-    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in PUNCTUATION)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def exact_match(prediction: str, truth: str) -> float:
-    return float(normalize_answer(prediction) == normalize_answer(truth))
-
-
-def token_f1(prediction: str, truth: str) -> float:
-    predicted, expected = normalize_answer(prediction).split(), normalize_answer(truth).split()
-    common = sum((Counter(predicted) & Counter(expected)).values())
-    if not predicted or not expected:
-        return float(predicted == expected)
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(expected)
-    return 2 * precision * recall / (precision + recall)
-
-
 def _answer_evidence(reply: Reply):
     return next((item for item in reply.evidence if item.answer is not None), None)
 
@@ -221,12 +197,14 @@ class _Tally:
         evidence = _answer_evidence(reply)
         if turn.answer is not None:
             predicted = evidence.answer if evidence else ""
-            self.em.append(exact_match(predicted, turn.answer))
-            self.f1.append(token_f1(predicted, turn.answer))
+            em, f1 = answer_scores(predicted, [turn.answer])
+            self.em.append(em)
+            self.f1.append(f1)
             if self.em[-1] < 1:
                 problems.append(f"answer: expected {turn.answer!r}, got {predicted!r} (F1 {self.f1[-1]:.2f})")
         if turn.source is not None:
-            cited = PurePath(evidence.source).name if evidence else None
+            cited_evidence = evidence or (reply.evidence[0] if reply.evidence else None)
+            cited = PurePath(cited_evidence.source).name if cited_evidence else None
             self.source.append(cited == turn.source)
             if not self.source[-1]:
                 problems.append(f"source: expected {turn.source}, got {cited}")

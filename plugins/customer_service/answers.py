@@ -1,0 +1,161 @@
+"""Answers from the help-center documents: retrieve passages, extract the answer span, quote and cite it.
+
+Two confidences decide whether to answer at all: how similar the best passage is to the
+question (dense cosine similarity; hybrid search ranks better but its fused scores are ranks,
+not similarities) and the reader's calibrated span score against the extractor's abstain
+threshold. When the intent model has recognised a document intent (``return_item`` ...), the
+intent corroborates the retrieval: a weaker span from that intent's own help page is accepted,
+and failing that the page's summary or its most relevant passage is shown. Without an intent,
+an unsure answer is None, and the dialogue says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path, PurePath
+
+from assistant.contract import Evidence
+from plugins.customer_service.dialogue import DocumentAnswer
+from plugins.customer_service.templates import DocumentIntent, Templates
+
+#: Dense similarity at or below which the store has nothing on the question (route confidence 0) ...
+SIMILARITY_FLOOR = 0.25
+#: ... and from which retrieval alone makes the plugin fully confident it should answer.
+SIMILARITY_CONFIDENT = 0.55
+#: Without an intent, below this similarity no passage is read at all.
+MIN_SIMILARITY = 0.35
+#: A span from the recognised intent's own page needs this fraction of the abstain threshold.
+CORROBORATED_FACTOR = 0.5
+PASSAGES = 5
+MAX_QUOTE_CHARS = 320
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_MARKUP = re.compile(r"\*\*|__|`|^#+\s*|^\s*(?:[-*]|\d+\.)\s+", re.MULTILINE)
+
+
+@dataclass
+class Retrieval:
+    """The passages for one question, and how similar the best one is (cosine, -1..1)."""
+
+    hits: list
+    similarity: float
+
+    @property
+    def confidence(self) -> float:
+        """The similarity mapped to 0..1, for routing."""
+        scaled = (self.similarity - SIMILARITY_FLOOR) / (SIMILARITY_CONFIDENT - SIMILARITY_FLOOR)
+        return float(min(1.0, max(0.0, scaled)))
+
+
+def quote_around(text: str, start: int, end: int) -> str:
+    """The sentence (or table row / list item) of ``text`` holding ``text[start:end]``, minus markdown."""
+    left = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
+    right_match = _SENTENCE_END.search(text, end)
+    right = right_match.start() if right_match else len(text)
+    if right - left > MAX_QUOTE_CHARS:
+        left = max(left, start - MAX_QUOTE_CHARS // 2)
+        right = min(right, end + MAX_QUOTE_CHARS // 2)
+    sentence = _MARKUP.sub("", text[left:right])
+    if sentence.lstrip().startswith("|"):
+        sentence = ", ".join(cell.strip() for cell in sentence.strip().strip("|").split("|") if cell.strip())
+    return " ".join(sentence.split())
+
+
+def opening(text: str) -> str:
+    """The first sentences of a passage, headings left out, cut at about ``MAX_QUOTE_CHARS``."""
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(("#", "|")))
+    sentences = [s for s in _SENTENCE_END.split(body) if s.strip()]
+    taken: list[str] = []
+    for sentence in sentences:
+        if taken and len(" ".join(taken)) + len(sentence) > MAX_QUOTE_CHARS:
+            break
+        taken.append(sentence)
+    return " ".join(_MARKUP.sub("", " ".join(taken)).split())
+
+
+@lru_cache(maxsize=256)
+def document_title(path: str, fallback: str) -> str:
+    """A help page's title: its first markdown heading, else its file name."""
+    try:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+    except OSError:
+        pass
+    return fallback
+
+
+class DocumentAnswerer:
+    """Retrieval plus the fine-tuned reader, phrased with the plugin's templates."""
+
+    def __init__(self, store, reader, templates: Templates):
+        self.store = store
+        #: An ``ActiveModel`` of AnswerExtractor, so a newly activated version is used next turn.
+        self.reader = reader
+        self.templates = templates
+
+    def retrieve(self, question: str) -> Retrieval:
+        hits = self.store.search(question, k=PASSAGES, mode="hybrid")
+        best = self.store.search(question, k=1, mode="dense")
+        return Retrieval(hits=hits, similarity=best[0].score if best else -1.0)
+
+    def answer(self, question: str, intent: str | None, retrieval: Retrieval | None = None) -> DocumentAnswer | None:
+        retrieval = retrieval or self.retrieve(question)
+        spec = self.templates.documents.get(intent) if intent else None
+        if spec is None and retrieval.similarity < MIN_SIMILARITY:
+            return None
+        reader = self.reader.get()
+        threshold = reader.abstain_threshold
+        hits = retrieval.hits
+        spans = reader.extract(question, [hit.text for hit in hits], top_k=3)
+        best = next((span for span in spans if span.score >= threshold), None)
+        if best is None and spec is not None:
+            hits = self.store.search(question, k=3, mode="hybrid", filters={"source": spec.document})
+            spans = reader.extract(question, [hit.text for hit in hits], top_k=1)
+            best = next((span for span in spans if span.score >= threshold * CORROBORATED_FACTOR), None)
+        if best is not None:
+            return self._quoted(hits, best, spec)
+        if spec is not None:
+            return self._overview(question, spec)
+        return None
+
+    def _title(self, hit) -> str:
+        return document_title(hit.metadata.get("path", ""), PurePath(hit.source).name)
+
+    def _quoted(self, hits: list, span, spec: DocumentIntent | None) -> DocumentAnswer:
+        hit = hits[span.passage_index]
+        evidence = Evidence(
+            doc_id=hit.doc_id,
+            source=hit.source,
+            text=hit.text,
+            score=span.score,
+            source_start=hit.start,
+            source_end=hit.end,
+            answer_start=span.start,
+            answer_end=span.end,
+        )
+        others = [
+            Evidence(doc_id=h.doc_id, source=h.source, text=h.text, score=h.score, source_start=h.start, source_end=h.end)
+            for h in hits
+            if h.doc_id != hit.doc_id
+        ][:2]
+        text = self.templates.message(
+            "document_answer",
+            lead=spec.lead if spec else self.templates.message("default_lead"),
+            quote=quote_around(hit.text, span.start, span.end),
+            title=self._title(hit),
+        )
+        return DocumentAnswer(text=text, evidence=[evidence, *others], confidence=span.score)
+
+    def _overview(self, question: str, spec: DocumentIntent) -> DocumentAnswer | None:
+        """The intent's page: its summary template, or else its passage closest to the question."""
+        hits = self.store.search(question, k=1, mode="hybrid", filters={"source": spec.document})
+        if not hits:
+            return None
+        hit = hits[0]
+        evidence = Evidence(doc_id=hit.doc_id, source=hit.source, text=hit.text, score=hit.score, source_start=hit.start, source_end=hit.end)
+        summary = spec.summary or f'"{opening(hit.text)}"'
+        text = self.templates.message("document_overview", lead=spec.lead, summary=summary, title=self._title(hit))
+        return DocumentAnswer(text=text, evidence=[evidence], confidence=0.0)

@@ -1,0 +1,100 @@
+"""Things read straight off the message text: order numbers, delivery addresses, plain yes/no.
+
+These are exact formats (an order number is 5 digits) or closed word lists, where a regex is
+more reliable than a classifier; everything open-ended comes from the fine-tuned models.
+"""
+
+from __future__ import annotations
+
+import re
+
+ORDER_NUMBER_DIGITS = 5
+_NUMBER = re.compile(r"(?<![\w$£€.,])#?(\d{3,9})(?![\w%]|[.,]\d)")
+
+_STREET = (
+    r"street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|way|court|ct|place|pl|square|sq|terrace|"
+    r"close|crescent|parkway|pkwy|highway|hwy|grove|row|circle|cir|trail|apt|apartment|suite|unit|flat"
+)
+_STREET_WORD = re.compile(rf"\b(?:{_STREET})\b\.?", re.IGNORECASE)
+#: A house number followed by a word: where an address starts inside a longer sentence.
+_HOUSE_NUMBER = re.compile(r"\b\d+[A-Za-z]?\s+[A-Za-z]")
+_ADDRESS_LEAD = re.compile(
+    r"^\s*(?:(?:ok(?:ay)?|so|sure|yes|it'?s|it is|that'?s|the new (?:delivery |shipping )?address is|"
+    r"new (?:delivery |shipping )?address(?: is)?|my new address is|please )[\s:,]*)+",
+    re.IGNORECASE,
+)
+_AFTER_TO = re.compile(r"\b(?:to|address is|address:)\s+(?=\d)", re.IGNORECASE)
+
+_FILLER = r"(?:(?:actually|hmm+|um+|uh+|oh|well|ah|erm|then)[\s,.!]*)*"
+_YES = re.compile(
+    rf"^\s*{_FILLER}(?:yes|yeah|yea|yep|yup|ya|y|sure|ok|okay|alright|all right|please do|go ahead|do it|"
+    r"confirm(?:ed)?|correct|that'?s right|absolutely|definitely|of course)\b",
+    re.IGNORECASE,
+)
+_NO = re.compile(
+    rf"^\s*{_FILLER}(?:no|nope|nah|n|don'?t|do not|never ?mind|nevermind|cancel that|stop|keep it|not now|leave it)\b",
+    re.IGNORECASE,
+)
+#: Longer messages are requests of their own, not answers to a yes/no question.
+MAX_YES_NO_WORDS = 6
+
+
+def find_address(text: str, expecting: bool = False) -> tuple[str, int, int] | None:
+    """A delivery address in ``text`` as (address, start, end), or None.
+
+    When the assistant has just asked for the address (``expecting``), the whole message,
+    minus a lead-in like "it's", is the address if it has a house number and a street word
+    or comma. Otherwise only an address introduced by "to ..." or "address is ..." counts.
+    """
+    if expecting:
+        lead = _ADDRESS_LEAD.match(text)
+        start = lead.end() if lead else 0
+    else:
+        marker = _AFTER_TO.search(text)
+        if marker is None:
+            return None
+        start = marker.end()
+    candidate = text[start:].strip().rstrip(".!?")
+    start = text.find(candidate, start)
+    has_number = _HOUSE_NUMBER.search(candidate) is not None
+    looks_like_street = _STREET_WORD.search(candidate) is not None or candidate.count(",") >= 1
+    if not (has_number and looks_like_street and len(candidate.split()) >= 3):
+        return None
+    return candidate, start, start + len(candidate)
+
+
+def find_order_numbers(text: str, skip: tuple[int, int] | None = None) -> tuple[list[str], list[str]]:
+    """Order numbers (5 digits) and other 3–9 digit numbers that were probably meant as one.
+
+    Numbers inside ``skip`` (an address span, whose ZIP code has 5 digits too) are ignored;
+    prices, decimals and percentages never match."""
+    valid, malformed = [], []
+    for match in _NUMBER.finditer(text):
+        if skip and skip[0] <= match.start() < skip[1]:
+            continue
+        number = match.group(1)
+        (valid if len(number) == ORDER_NUMBER_DIGITS else malformed).append(number)
+    return valid, malformed
+
+
+def plain_yes_no(text: str) -> str | None:
+    """"yes" or "no" for short replies that start with a yes/no word, else None."""
+    if len(text.split()) > MAX_YES_NO_WORDS:
+        return None
+    if _NO.match(text):
+        return "no"
+    if _YES.match(text):
+        return "yes"
+    return None
+
+
+FLOW_CUES = {
+    "order_status": re.compile(r"\b(?:where|status|track\w*|arriv\w*|deliver\w*|when|carrier|shipped|late)\b", re.IGNORECASE),
+    "cancel_order": re.compile(r"\bcancel\w*\b", re.IGNORECASE),
+    "change_address": re.compile(r"\b(?:address|redirect|send it to|ship it to|deliver it to|moved)\b", re.IGNORECASE),
+}
+
+
+def mentions_flow(flow: str, text: str) -> bool:
+    """Whether ``text`` has a word typical of starting ``flow``; guards switching flows on intent alone."""
+    return bool(FLOW_CUES[flow].search(text))

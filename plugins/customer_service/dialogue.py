@@ -1,0 +1,349 @@
+"""What the customer-service assistant says next, given what it understood of a message.
+
+The plugin reads a message with its models into an :class:`Understanding`; this module holds
+the conversation policy and needs no model, so the whole state machine is testable with
+plain data. State lives in two JSON-serialisable dicts the engine persists per session:
+``slots`` (shared: ``order_number``, ``new_address``) and the plugin's ``state``:
+
+- ``pending``: an unfinished order flow, ``{"flow", "step", "order_number", "new_address",
+  "ignored"}``, where ``step`` is what it waits for (``order_number``, ``new_address`` or
+  ``confirm``). Messages that do not answer it are answered on their own and followed by a
+  reminder; after ``MAX_IGNORED_TURNS`` such turns the flow is dropped, so a "yes" much later
+  never confirms a cancellation the customer has forgotten about.
+- ``offer``: ``"human"`` when the previous reply offered a person (valid for one turn).
+- ``angry_turns``: how many messages the emotion model found angry.
+- ``customer_name``: from the last order looked up, for friendlier templates.
+
+Handoff policy: asking for a person (intent ``human_agent``) hands off at once. The first
+angry message is answered as usual, with an apology and an offer of a person; accepting the
+offer, or a second angry message in the same session, hands off. A complaint and an answer
+the assistant is not confident about also offer a person, but never hand off on their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from assistant.contract import Evidence
+from plugins.customer_service.cues import find_address, find_order_numbers, mentions_flow, plain_yes_no
+from plugins.customer_service.orders import Order, OrderBook
+from plugins.customer_service.templates import Templates
+
+FLOWS = ("order_status", "cancel_order", "change_address")
+YES_NO_INTENTS = {"affirm": "yes", "deny": "no"}
+HUMAN_INTENT = "human_agent"
+COMPLAINT_INTENT = "complaint"
+MAX_IGNORED_TURNS = 3
+ANGRY_TURNS_BEFORE_HANDOFF = 2
+
+
+@dataclass
+class Understanding:
+    """One message as the models and the text cues read it."""
+
+    text: str
+    #: The intent model's label, or None when it abstained.
+    intent: str | None
+    confidence: float
+    angry: bool = False
+    order_numbers: list[str] = field(default_factory=list)
+    malformed_numbers: list[str] = field(default_factory=list)
+    #: An address introduced in passing ("... to 12 Oak Street").
+    address: str | None = None
+    #: The message read as a reply to "what's the new address?".
+    address_reply: str | None = None
+    plain_answer: str | None = None
+
+    @classmethod
+    def read(cls, text: str, intent: str | None, confidence: float, angry: bool = False) -> "Understanding":
+        found = find_address(text)
+        numbers, malformed = find_order_numbers(text, skip=found[1:] if found else None)
+        reply = find_address(text, expecting=True)
+        return cls(
+            text=text,
+            intent=intent,
+            confidence=confidence,
+            angry=angry,
+            order_numbers=numbers,
+            malformed_numbers=malformed,
+            address=found[0] if found else None,
+            address_reply=reply[0] if reply else None,
+            plain_answer=plain_yes_no(text),
+        )
+
+    def yes_no(self, flow: str | None = None) -> str | None:
+        """"yes"/"no" from the intent model, or from a short reply starting with yes/no unless the
+        model reads it as a request to start a different flow ("ok, cancel it" during an address change)."""
+        if self.intent in YES_NO_INTENTS:
+            return YES_NO_INTENTS[self.intent]
+        if self.intent in FLOWS and self.intent != flow:
+            return None
+        return self.plain_answer
+
+
+@dataclass
+class DocumentAnswer:
+    text: str
+    evidence: list[Evidence]
+    confidence: float
+
+
+class DocumentAnswers(Protocol):
+    def answer(self, question: str, intent: str | None) -> DocumentAnswer | None:
+        """A quoted, cited answer, or None when retrieval or the reader is not confident."""
+
+
+@dataclass
+class Outcome:
+    text: str
+    intent: str | None
+    confidence: float = 0.0
+    evidence: list[Evidence] = field(default_factory=list)
+    #: Set when the conversation must go to a person; the plugin writes the ticket.
+    handoff_reason: str | None = None
+    offers_human: bool = False
+
+
+def format_date(value: str | None) -> str:
+    if not value:
+        return "not available yet"
+    day = date.fromisoformat(value)
+    return f"{day:%A, %B} {day.day}"
+
+
+def order_values(order: Order) -> dict[str, Any]:
+    return {
+        "order_number": order.number,
+        "items": order.items_summary,
+        "item_count": order.item_count,
+        "total": f"${order.total:,.2f}",
+        "status": order.status.replace("_", " "),
+        "carrier": order.carrier or "not assigned yet",
+        "tracking_number": order.tracking_number or "not available yet",
+        "estimated_delivery": format_date(order.estimated_delivery),
+        "delivered_on": format_date(order.delivered_at),
+        "address": order.address,
+    }
+
+
+class Dialogue:
+    def __init__(self, orders: OrderBook, templates: Templates, documents: DocumentAnswers):
+        self.orders = orders
+        self.templates = templates
+        self.documents = documents
+
+    # -- routing help ------------------------------------------------------------------
+
+    def answers_pending(self, u: Understanding, state: dict) -> bool:
+        """Whether the message answers the question the last reply asked (for routing)."""
+        if state.get("offer") == "human" and u.yes_no() is not None:
+            return True
+        pending = state.get("pending")
+        if not pending:
+            return False
+        step = pending["step"]
+        if step == "order_number":
+            return bool(u.order_numbers or u.malformed_numbers)
+        if step == "new_address":
+            return u.address_reply is not None
+        return u.yes_no(pending["flow"]) is not None
+
+    # -- one turn ------------------------------------------------------------------------
+
+    def respond(self, u: Understanding, state: dict, slots: dict) -> Outcome:
+        offer = state.pop("offer", None)
+        if u.angry:
+            state["angry_turns"] = state.get("angry_turns", 0) + 1
+        if u.intent == HUMAN_INTENT:
+            return self._handoff(u, state, "the customer asked for a person")
+        if offer == "human":
+            answer = u.yes_no()
+            if answer == "yes":
+                return self._handoff(u, state, "the customer accepted the offer of a person")
+            if answer == "no":
+                outcome = Outcome(self.templates.message("human_declined"), u.intent or "deny", u.confidence)
+                return self._with_reminder(outcome, state)
+        if u.angry and state["angry_turns"] >= ANGRY_TURNS_BEFORE_HANDOFF:
+            return self._handoff(u, state, "the customer is still frustrated")
+        outcome = self._continue_pending(u, state, slots) or self._new_topic(u, state, slots)
+        if u.angry:
+            outcome.text = f"{self.templates.message('angry_prefix')} {outcome.text}"
+            if not outcome.offers_human:
+                outcome.text = f"{outcome.text} {self.templates.message('angry_offer')}"
+                outcome.offers_human = True
+        if outcome.offers_human:
+            state["offer"] = "human"
+        state["last_intent"] = outcome.intent
+        return outcome
+
+    def _handoff(self, u: Understanding, state: dict, reason: str) -> Outcome:
+        state.pop("pending", None)
+        return Outcome("", u.intent or HUMAN_INTENT, u.confidence, handoff_reason=reason)
+
+    # -- pending flows -------------------------------------------------------------------
+
+    def _continue_pending(self, u: Understanding, state: dict, slots: dict) -> Outcome | None:
+        pending = state.get("pending")
+        if not pending:
+            return None
+        flow, step = pending["flow"], pending["step"]
+        if u.intent in FLOWS and u.intent != flow and mentions_flow(u.intent, u.text):
+            return None  # the customer starts a different flow; _new_topic handles it
+        intent = u.intent if u.intent in (flow, *YES_NO_INTENTS) else flow
+        if step == "new_address" and u.address_reply:
+            pending["new_address"] = slots["new_address"] = u.address_reply
+            return self._advance(pending, pending["order_number"], state, slots, intent, u.confidence)
+        if u.order_numbers and u.order_numbers[0] != pending.get("order_number"):
+            return self._advance(pending, u.order_numbers[0], state, slots, intent, u.confidence)
+        if step == "order_number" and u.malformed_numbers:
+            text = self.templates.message("invalid_order_number", given=u.malformed_numbers[0])
+            return Outcome(text, intent, u.confidence)
+        answer = u.yes_no(flow)
+        if step == "confirm":
+            if flow == "change_address" and u.address and answer is None:
+                pending["new_address"] = slots["new_address"] = u.address
+                return self._advance(pending, pending["order_number"], state, slots, intent, u.confidence)
+            if answer == "yes":
+                return self._execute(pending, state, slots, u)
+            if answer == "no":
+                return self._abort(pending, state, slots, u)
+        elif answer == "no":
+            self._clear(state, slots)
+            return Outcome(self.templates.message("flow_dropped"), u.intent or "deny", u.confidence)
+        return None
+
+    def _start(self, flow: str, u: Understanding, state: dict, slots: dict) -> Outcome:
+        pending: dict[str, Any] = {"flow": flow, "step": "order_number", "ignored": 0}
+        slots.pop("new_address", None)
+        if flow == "change_address" and u.address:
+            pending["new_address"] = slots["new_address"] = u.address
+        number = u.order_numbers[0] if u.order_numbers else slots.get("order_number")
+        if number is None:
+            state["pending"] = pending
+            if u.malformed_numbers:
+                return Outcome(self.templates.message("invalid_order_number", given=u.malformed_numbers[0]), flow, u.confidence)
+            return Outcome(self.templates.message("ask_order_number", flow), flow, u.confidence)
+        return self._advance(pending, number, state, slots, flow, u.confidence)
+
+    def _advance(self, pending: dict, number: str, state: dict, slots: dict, intent: str | None, confidence: float) -> Outcome:
+        """Look the order up and move the flow to its next step."""
+        flow = pending["flow"]
+        order = self.orders.get(number)
+        if order is None:
+            pending.update(step="order_number", order_number=None)
+            state["pending"] = pending
+            return Outcome(self.templates.message("unknown_order", order_number=number), intent, confidence)
+        slots["order_number"] = number
+        if order.customer_name:
+            state["customer_name"] = order.customer_name
+        pending.update(order_number=number, ignored=0)
+        values = order_values(order) | {"new_address": pending.get("new_address")}
+        outcome = Outcome("", intent, confidence)
+        if flow == "order_status" or order.status == "cancelled":
+            status = order.status if self.templates.has_message("status", order.status) else "other"
+            outcome.text = self.templates.message("status", status, **values)
+            self._clear(state, slots)
+        elif not order.changeable:
+            key = "cannot_cancel" if flow == "cancel_order" else "cannot_change_address"
+            outcome.text = self.templates.message(key, **values)
+            outcome.offers_human = flow == "change_address"
+            self._clear(state, slots)
+        else:
+            if flow == "cancel_order":
+                pending["step"], key = "confirm", "confirm_cancel"
+            elif pending.get("new_address"):
+                pending["step"], key = "confirm", "confirm_address"
+            else:
+                pending["step"], key = "new_address", "ask_new_address"
+            outcome.text = self.templates.message(key, **values)
+            state["pending"] = pending
+        return outcome
+
+    def _execute(self, pending: dict, state: dict, slots: dict, u: Understanding) -> Outcome:
+        number, flow = pending["order_number"], pending["flow"]
+        if flow == "cancel_order":
+            done = self.orders.cancel(number)
+            success_key, values = "cancelled", {"order_number": number}
+        else:
+            done = self.orders.change_address(number, pending["new_address"])
+            success_key, values = "address_changed", {"order_number": number, "new_address": pending["new_address"]}
+        self._clear(state, slots)
+        if done:
+            return Outcome(self.templates.message(success_key, **values), u.intent or "affirm", u.confidence)
+        # The order changed since we asked (it shipped meanwhile): say what it is now.
+        order = self.orders.get(number)
+        key = "cannot_cancel" if flow == "cancel_order" else "cannot_change_address"
+        return Outcome(self.templates.message(key, **order_values(order)), u.intent or "affirm", u.confidence)
+
+    def _abort(self, pending: dict, state: dict, slots: dict, u: Understanding) -> Outcome:
+        order = self.orders.get(pending["order_number"])
+        key = "cancel_kept" if pending["flow"] == "cancel_order" else "address_kept"
+        self._clear(state, slots)
+        return Outcome(self.templates.message(key, **order_values(order)), u.intent or "deny", u.confidence)
+
+    @staticmethod
+    def _clear(state: dict, slots: dict) -> None:
+        state.pop("pending", None)
+        slots.pop("new_address", None)
+
+    def _reminder(self, state: dict) -> str | None:
+        """A nudge about the unfinished flow, or None (and the flow dropped) once ignored too often."""
+        pending = state.get("pending")
+        if not pending:
+            return None
+        pending["ignored"] = pending.get("ignored", 0) + 1
+        if pending["ignored"] > MAX_IGNORED_TURNS:
+            state.pop("pending")
+            return None
+        flow, step = pending["flow"], pending["step"]
+        values = {"order_number": pending.get("order_number"), "new_address": pending.get("new_address")}
+        if step == "order_number":
+            task = self.templates.message("tasks_without_number", flow)
+        else:
+            task = self.templates.message("tasks", flow, **values)
+        return self.templates.message("remind", step, task=task, **values)
+
+    def _with_reminder(self, outcome: Outcome, state: dict) -> Outcome:
+        if not outcome.offers_human and (reminder := self._reminder(state)):
+            outcome.text = f"{outcome.text}\n\n{reminder}"
+        return outcome
+
+    # -- new topics ------------------------------------------------------------------------
+
+    def _new_topic(self, u: Understanding, state: dict, slots: dict) -> Outcome:
+        flow = u.intent if u.intent in FLOWS else None
+        if flow is None and u.intent is None and u.order_numbers:
+            flow = "order_status"  # a bare order number: the most common reason to send one
+        if flow:
+            earlier, earlier_address = state.get("pending"), slots.get("new_address")
+            outcome = self._start(flow, u, state, slots)
+            if earlier and "pending" not in state and earlier["flow"] != flow:
+                # The new question was answered at once: resume the earlier flow.
+                state["pending"] = earlier
+                if earlier_address:
+                    slots["new_address"] = earlier_address
+                return self._with_reminder(outcome, state)
+            return outcome
+        if u.intent in self.templates.intents:
+            text = self.templates.intents[u.intent].format(**self._name_values(state))
+            outcome = Outcome(text, u.intent, u.confidence)
+        else:
+            outcome = self._from_documents(u)
+        return self._with_reminder(outcome, state)
+
+    def _from_documents(self, u: Understanding) -> Outcome:
+        found = self.documents.answer(u.text, u.intent)
+        if found is None:
+            return Outcome(self.templates.message("not_confident"), u.intent, u.confidence, offers_human=True)
+        outcome = Outcome(found.text, u.intent, u.confidence if u.intent else found.confidence, found.evidence)
+        if u.intent == COMPLAINT_INTENT:
+            outcome.text = f"{outcome.text} {self.templates.message('angry_offer')}"
+            outcome.offers_human = True
+        return outcome
+
+    @staticmethod
+    def _name_values(state: dict) -> dict[str, str]:
+        first = (state.get("customer_name") or "").split(" ")[0]
+        return {"name": first or "there", "comma_name": f", {first}" if first else ""}

@@ -1,0 +1,191 @@
+"""The customer-service plugin: Northwind Goods' support assistant.
+
+Per turn, ``route`` runs the intent model once (cached in ``turn.annotations`` for
+``respond``) and, only when the intent model abstains, a retrieval to see whether the help
+pages cover the question. ``respond`` adds the emotion model, lets
+:class:`~plugins.customer_service.dialogue.Dialogue` decide what to say, and writes a
+handoff ticket when the dialogue hands the conversation to a person.
+
+Models are held as ``ActiveModel``s, so a version activated while the assistant runs is used
+from the next turn on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.contract import ModelSpec, Plugin, Reply, RichPart, RoutingScore, Session, Turn
+from assistant.errors import StoreError
+from plugins.customer_service.dialogue import Dialogue, DocumentAnswer, Understanding
+from plugins.customer_service.tickets import create_ticket, masked_transcript
+
+DATA = Path(__file__).resolve().parent / "data"
+ANGRY = "angry"
+#: Routing confidence when the message answers the question the last reply asked.
+ANSWERS_PENDING_CONFIDENCE = 0.95
+#: Routing confidence for a message holding an order number and no recognised intent.
+ORDER_NUMBER_CONFIDENCE = 0.9
+#: Below this calibrated confidence the intent is treated as unknown (out-of-scope questions
+#: rarely get the model's abstain, because the bundled data has no out-of-scope examples).
+MIN_INTENT_CONFIDENCE = 0.5
+#: Calibrated probability of "angry" needed before the assistant apologises and offers a person.
+MIN_ANGRY_CONFIDENCE = 0.7
+ANNOTATION = "customer_service"
+
+
+class TurnDocuments:
+    """The document answerer bound to one turn, reusing the retrieval ``route`` already ran."""
+
+    def __init__(self, answerer, notes: dict):
+        self.answerer = answerer
+        self.notes = notes
+
+    def answer(self, question: str, intent: str | None) -> DocumentAnswer | None:
+        return self.answerer.answer(question, intent, self.notes.get("retrieval"))
+
+
+class CustomerServicePlugin(Plugin):
+    name = "customer_service"
+    description = (
+        "Northwind Goods support: track, cancel or re-address orders, answer questions on returns, refunds, "
+        "shipping, payments and accounts from the help pages, and hand over to a person"
+    )
+    intents = (
+        "order_status", "cancel_order", "change_address", "order_modify", "return_item", "refund_status",
+        "shipping_info", "payment_failed", "payment_methods", "apply_coupon", "account_password", "update_account",
+        "delete_account", "product_availability", "complaint", "human_agent", "damaged_item", "missing_item",
+        "invoice_request", "warranty", "gift_card", "price_adjustment", "contact_info", "newsletter_unsubscribe",
+        "bot_capabilities", "loyalty_points", "greeting", "goodbye", "thanks", "affirm", "deny",
+    )
+
+    def __init__(self, context):
+        super().__init__(context)
+        self._warm = False
+
+    def model_specs(self) -> list[ModelSpec]:
+        return [
+            ModelSpec(
+                "intent",
+                "sequence-classification",
+                DATA / "intents.csv",
+                description="What the customer wants (31 store intents, including affirm/deny for confirmations).",
+                primary_metric="accuracy",
+                defaults={"epochs": 8, "lr": 1e-4, "batch_size": 32, "max_length": 48},
+            ),
+            ModelSpec(
+                "emotion",
+                "sequence-classification",
+                DATA / "emotion.csv",
+                description="Whether the customer is angry (neutral/angry), to offer a person.",
+                primary_metric="accuracy",
+                defaults={"epochs": 6, "lr": 1e-4, "batch_size": 32, "max_length": 64},
+            ),
+            ModelSpec(
+                "qa",
+                "extractive-qa",
+                DATA / "qa.json",
+                description="Extracts the answer span from a help-page passage.",
+                primary_metric="f1",
+                defaults={"epochs": 3, "lr": 1e-4, "batch_size": 16, "max_length": 256, "doc_stride": 96},
+            ),
+        ]
+
+    def knowledge_sources(self) -> list[Path]:
+        return [DATA / "docs"]
+
+    def conversations(self) -> Path:
+        return DATA / "conversations.jsonl"
+
+    def warm_up(self) -> None:
+        if self._warm:
+            return
+        from assistant.models.classifier import TextClassifier
+        from assistant.models.qa import AnswerExtractor
+        from assistant.models.registry import ActiveModel
+        from plugins.customer_service.answers import DocumentAnswerer
+        from plugins.customer_service.orders import OrderBook
+        from plugins.customer_service.templates import Templates
+
+        models = self.context.models
+        self.intent_model = ActiveModel(models, self.name, "intent", TextClassifier.load)
+        self.emotion_model = ActiveModel(models, self.name, "emotion", TextClassifier.load)
+        self.reader = ActiveModel(models, self.name, "qa", AnswerExtractor.load)
+        for model in (self.intent_model, self.emotion_model, self.reader):
+            model.get()
+        store = self.context.store(self.name)
+        if store.count() == 0:
+            raise StoreError(
+                f"The '{self.name}' knowledge store is empty. Run `assistant finetune --plugin {self.name}` "
+                f"(it ingests the help pages), or `assistant ingest {DATA / 'docs'} --plugin {self.name}`."
+            )
+        self.templates = Templates.load(DATA / "templates.json")
+        self.orders = OrderBook.open(self.context.data_dir(self.name), DATA / "orders.json")
+        self.answerer = DocumentAnswerer(store, self.reader, self.templates)
+        self.answerer.retrieve("warm up the embedding model")
+        self._warm = True
+
+    # -- understanding, once per turn ---------------------------------------------------------
+
+    def _notes(self, turn: Turn) -> dict:
+        notes = turn.annotations.setdefault(ANNOTATION, {})
+        if "understanding" not in notes:
+            prediction = self.intent_model.get().predict([turn.text])[0]
+            known = not prediction.abstain and prediction.confidence >= MIN_INTENT_CONFIDENCE
+            notes["understanding"] = Understanding.read(turn.text, prediction.label if known else None, prediction.confidence)
+        return notes
+
+    def _is_angry(self, text: str) -> bool:
+        prediction = self.emotion_model.get().predict([text])[0]
+        return prediction.label == ANGRY and prediction.confidence >= MIN_ANGRY_CONFIDENCE
+
+    def _dialogue(self, notes: dict) -> Dialogue:
+        return Dialogue(self.orders, self.templates, TurnDocuments(self.answerer, notes))
+
+    # -- the contract -----------------------------------------------------------------------------
+
+    def route(self, turn: Turn, session: Session) -> RoutingScore:
+        self.warm_up()
+        notes = self._notes(turn)
+        u: Understanding = notes["understanding"]
+        if self._dialogue(notes).answers_pending(u, session.state(self.name)):
+            return RoutingScore(ANSWERS_PENDING_CONFIDENCE, u.intent)
+        if u.intent is not None:
+            return RoutingScore(u.confidence, u.intent)
+        if u.order_numbers:
+            return RoutingScore(ORDER_NUMBER_CONFIDENCE, "order_status")
+        notes["retrieval"] = self.answerer.retrieve(turn.text)
+        return RoutingScore(notes["retrieval"].confidence, None)
+
+    def respond(self, turn: Turn, session: Session) -> Reply:
+        self.warm_up()
+        notes = self._notes(turn)
+        u: Understanding = notes["understanding"]
+        u.angry = self._is_angry(turn.text)
+        state = session.state(self.name)
+        outcome = self._dialogue(notes).respond(u, state, session.slots)
+        reply = Reply(
+            text=outcome.text,
+            plugin=self.name,
+            intent=outcome.intent,
+            confidence=outcome.confidence,
+            evidence=outcome.evidence,
+        )
+        if outcome.handoff_reason:
+            self._hand_off(reply, outcome.handoff_reason, turn, session)
+        return reply
+
+    def _hand_off(self, reply: Reply, reason: str, turn: Turn, session: Session) -> None:
+        """Write the ticket (transcript masked) and tell the customer its number."""
+        state = session.state(self.name)
+        transcript = masked_transcript(session.history, turn.text)
+        ticket = create_ticket(
+            self.context.data_dir(self.name) / "tickets",
+            session_id=session.id,
+            reason=reason,
+            transcript=transcript,
+            details={"order_number": session.slots.get("order_number"), "customer_name": state.get("customer_name")},
+        )
+        state["ticket"] = ticket["id"]
+        reply.text = self.templates.message("handoff", ticket_id=ticket["id"])
+        reply.handoff = True
+        reply.parts.append(RichPart(kind="ticket", title=f"Support ticket {ticket['id']}", data=ticket))

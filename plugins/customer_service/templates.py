@@ -1,0 +1,95 @@
+"""Answer templates (``data/templates.json``): what the assistant says, kept out of the code.
+
+The file has three parts: ``intents`` (intent -> complete answer), ``document_intents``
+(intent -> the help page it is about, a lead-in for quoted answers and an optional summary)
+and ``messages`` (everything the order flows, handoff and fallbacks say). Placeholders use
+``str.format`` names; a template that needs a value the caller did not give fails loudly
+in tests rather than showing ``{order_number}`` to a customer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import DataFormatError
+
+REQUIRED_MESSAGES = (
+    "ask_order_number",
+    "invalid_order_number",
+    "unknown_order",
+    "status",
+    "confirm_cancel",
+    "cancelled",
+    "cannot_cancel",
+    "cancel_kept",
+    "ask_new_address",
+    "confirm_address",
+    "address_changed",
+    "cannot_change_address",
+    "address_kept",
+    "flow_dropped",
+    "remind",
+    "tasks",
+    "tasks_without_number",
+    "angry_prefix",
+    "angry_offer",
+    "human_declined",
+    "handoff",
+    "document_answer",
+    "default_lead",
+    "document_overview",
+    "not_confident",
+    "no_pending",
+)
+
+
+@dataclass(frozen=True)
+class DocumentIntent:
+    document: str
+    lead: str
+    summary: str | None = None
+
+
+class Templates:
+    def __init__(self, intents: dict[str, str], documents: dict[str, DocumentIntent], messages: dict[str, Any]):
+        self.intents = intents
+        self.documents = documents
+        self.messages = messages
+
+    @classmethod
+    def load(cls, path: Path) -> "Templates":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataFormatError(str(path), f"cannot read the answer templates ({exc})") from exc
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), dict) for k in ("intents", "document_intents", "messages")):
+            raise DataFormatError(str(path), "expected an object with 'intents', 'document_intents' and 'messages' objects")
+        missing = [key for key in REQUIRED_MESSAGES if key not in data["messages"]]
+        if missing:
+            raise DataFormatError(str(path), f"'messages' lacks {', '.join(missing)}")
+        overlap = set(data["intents"]) & set(data["document_intents"])
+        if overlap:
+            raise DataFormatError(str(path), f"intent(s) {', '.join(sorted(overlap))} are both templated and document-answered; keep one")
+        try:
+            documents = {intent: DocumentIntent(**spec) for intent, spec in data["document_intents"].items()}
+        except TypeError as exc:
+            raise DataFormatError(str(path), f"a 'document_intents' entry is malformed ({exc})") from exc
+        return cls(data["intents"], documents, data["messages"])
+
+    def message(self, *keys: str, **values: Any) -> str:
+        """The message at ``messages[keys[0]][keys[1]]...``, filled with ``values``."""
+        node: Any = self.messages
+        for key in keys:
+            node = node[key]
+        return node.format(**values)
+
+    def has_message(self, *keys: str) -> bool:
+        node: Any = self.messages
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                return False
+            node = node[key]
+        return isinstance(node, str)

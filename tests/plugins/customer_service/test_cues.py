@@ -1,0 +1,73 @@
+"""Order numbers, addresses and plain yes/no read from the message text."""
+
+from __future__ import annotations
+
+import pytest
+
+from plugins.customer_service.cues import find_address, find_order_numbers, mentions_flow, plain_yes_no
+
+
+@pytest.mark.parametrize(
+    ("text", "valid", "malformed"),
+    [
+        ("10004", ["10004"], []),
+        ("oh sorry, it's #10031.", ["10031"], []),
+        ("1234", [], ["1234"]),
+        ("NW-104582", [], ["104582"]),
+        ("orders 10004 and 10005", ["10004", "10005"], []),
+        ("it cost $54.20 and 12,500 points, 99.99% sure", [], []),
+        ("tracking 1Z8TN9VJ6978809320", [], []),
+    ],
+)
+def test_order_numbers(text, valid, malformed):
+    assert find_order_numbers(text) == (valid, malformed)
+
+
+def test_zip_codes_inside_an_address_are_not_order_numbers():
+    text = "change order 10036 to 15 Front Street West, Toronto, ON 12345"
+    address, start, end = find_address(text)
+    assert address == "15 Front Street West, Toronto, ON 12345" and text[start:end] == address
+    assert find_order_numbers(text, skip=(start, end)) == (["10036"], [])
+
+
+@pytest.mark.parametrize(
+    ("text", "expecting", "address"),
+    [
+        ("52 Peachtree Place NW, Atlanta, GA 30309", True, "52 Peachtree Place NW, Atlanta, GA 30309"),
+        ("it's 221B Baker Street, London.", True, "221B Baker Street, London"),
+        ("the new address is 9 Linden Court, Seattle", True, "9 Linden Court, Seattle"),
+        ("send it to 12 oak st please", False, "12 oak st please"),
+        ("10004", True, None),
+        ("10004, thanks", True, None),
+        ("what is your phone number", True, None),
+        ("I moved, can you send order 10015 to my new address?", False, None),
+        ("52 Peachtree Place NW, Atlanta", False, None),
+    ],
+)
+def test_addresses(text, expecting, address):
+    found = find_address(text, expecting=expecting)
+    assert (found[0] if found else None) == address
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("yes", "yes"),
+        ("Yes, please go ahead with it", "yes"),
+        ("ok", "yes"),
+        ("no, keep it actually", "no"),
+        ("actually no, don't change anything", "no"),
+        ("hmm no, leave it", "no"),
+        ("never mind", "no"),
+        ("oh sorry, it's 10031", None),
+        ("yes but first tell me how long shipping to Canada takes", None),
+    ],
+)
+def test_plain_yes_no(text, answer):
+    assert plain_yes_no(text) == answer
+
+
+def test_flow_cues():
+    assert mentions_flow("cancel_order", "please cancel order 10012 instead")
+    assert not mentions_flow("cancel_order", "where is it")
+    assert mentions_flow("change_address", "send it to my new address")
