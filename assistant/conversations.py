@@ -23,21 +23,27 @@ Every turn needs ``user``; all expectations are optional (a missing key or ``nul
 
 Each conversation runs in a fresh session, so conversations never influence each other.
 The runner only uses ``engine.handle`` and the engine's session store, so it works for any
-plugin set.
+plugin set. Conversations may change data (cancel an order, open a ticket), so run them on
+:func:`scratch_engine`, which shares the trained models and stores but nothing else.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from sklearn.metrics import accuracy_score, precision_score, recall_score
 
-from assistant.contract import Reply
+from assistant.config import Settings
+from assistant.contract import PluginContext, Reply
 from assistant.errors import DataFormatError
 from assistant.training.metrics import answer_scores
 
@@ -227,6 +233,30 @@ class _Tally:
 
 def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
+
+
+@contextmanager
+def scratch_engine(settings: Settings, plugin: str | None = None) -> Iterator["DialogEngine"]:
+    """An engine on a throw-away data folder that links the real ``models`` and ``stores`` folders
+    (only read) and has its own sessions and plugin state, so replaying conversations never
+    changes the user's orders, tickets or chat history. ``plugin`` limits it to one plugin."""
+    from assistant.discovery import load_plugin
+    from assistant.engine import DialogEngine
+    from assistant.models.registry import ModelRegistry
+
+    with tempfile.TemporaryDirectory(prefix="assistant-conversations-") as folder:
+        root = Path(folder)
+        for shared in (settings.models_dir, settings.stores_dir):
+            if shared.exists():
+                (root / shared.name).symlink_to(shared.resolve(), target_is_directory=True)
+        if (settings.data_dir / "config.toml").exists():
+            shutil.copy(settings.data_dir / "config.toml", root / "config.toml")
+        scratch = dataclasses.replace(settings, data_dir=root)
+        if plugin is None:
+            yield DialogEngine(scratch)
+        else:
+            context = PluginContext(settings=scratch, models=ModelRegistry(scratch.models_dir))
+            yield DialogEngine(scratch, plugins={plugin: load_plugin(plugin, context)})
 
 
 def run_conversations(engine, path: Path) -> ConversationReport:

@@ -58,10 +58,10 @@ def evaluate(
             raise AssistantError(
                 f"Plugin '{plugin}' ships no scripted conversations. Pass --data PATH to evaluate a model on a labelled file."
             )
-        from assistant.conversations import format_conversation_report, run_conversations
-        from assistant.engine import DialogEngine
+        from assistant.conversations import format_conversation_report, run_conversations, scratch_engine
 
-        report = run_conversations(DialogEngine(settings), conversations)
+        with scratch_engine(settings, plugin) as engine:
+            report = run_conversations(engine, conversations)
         console.print(escape(format_conversation_report(report)), highlight=False)
 
 

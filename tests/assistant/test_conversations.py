@@ -8,7 +8,7 @@ import re
 import pytest
 
 from assistant.contract import Evidence, Plugin, PluginContext, Reply, RoutingScore
-from assistant.conversations import format_conversation_report, load_conversations, run_conversations
+from assistant.conversations import format_conversation_report, load_conversations, run_conversations, scratch_engine
 from assistant.engine import DialogEngine
 from assistant.errors import DataFormatError
 from assistant.training.metrics import answer_scores
@@ -37,6 +37,9 @@ class ScriptedShopPlugin(Plugin):
             start = POLICY.index("within 30 days")
             evidence = Evidence("returns", "docs/returns.md", POLICY, 0.8, 0, len(POLICY), start, start + len("within 30 days"))
             return Reply(text=f"Our policy: {POLICY}", plugin=self.name, intent="return_item", evidence=[evidence])
+        if "payment" in text:
+            page = Evidence("payments", "docs/payments.md", "We accept cards and PayPal.", 0.5)
+            return Reply(text="We accept cards and PayPal.", plugin=self.name, intent=None, evidence=[page])
         if "human" in text:
             return Reply(text="Passing you to a colleague.", plugin=self.name, intent="human_agent", handoff=True)
         return Reply(text="Hello!", plugin=self.name, intent="greeting")
@@ -69,6 +72,7 @@ def test_all_expectations_met_scores_perfectly(engine, tmp_path):
                 "id": "return-then-human",
                 "turns": [
                     {"user": "can I return this?", "answer": "within 30 days", "source": "returns.md"},
+                    {"user": "how can I pay?", "intent": None, "source": "payments.md"},
                     {"user": "get me a human", "intent": "human_agent", "handoff": True},
                 ],
             },
@@ -76,11 +80,12 @@ def test_all_expectations_met_scores_perfectly(engine, tmp_path):
     )
     report = run_conversations(engine, path)
     assert report.failures == []
-    assert (report.conversations, report.turns) == (2, 5)
+    assert (report.conversations, report.turns) == (2, 6)
     assert report.intent_accuracy == 1.0 and report.slot_accuracy == 1.0 and report.contains_pass_rate == 1.0
     assert report.answer_exact_match == 1.0 and report.answer_f1 == 1.0 and report.source_accuracy == 1.0
     assert report.handoff_precision == 1.0 and report.handoff_recall == 1.0
-    assert report.support["intent"] == 3 and report.support["handoff"] == 1
+    assert report.support["intent"] == 3 and report.support["handoff"] == 1  # "intent": null is not scored
+    assert report.support["source"] == 2  # a cited page without an extracted answer still counts
     assert report.latency_p95_ms >= report.latency_p50_ms > 0
 
 
@@ -153,3 +158,20 @@ def test_empty_or_missing_file_is_rejected(tmp_path):
         load_conversations(write_jsonl(tmp_path / "empty.jsonl", []))
     with pytest.raises(DataFormatError, match="not found"):
         load_conversations(tmp_path / "missing.jsonl")
+
+
+def test_scratch_engine_shares_models_and_stores_but_not_state(settings):
+    (settings.models_dir / "p" / "m").mkdir(parents=True)
+    (settings.models_dir / "p" / "m" / "ACTIVE").write_text("{}", encoding="utf-8")
+    settings.stores_dir.mkdir(parents=True)
+    with scratch_engine(settings, "customer_service") as engine:
+        scratch = engine.settings
+        assert list(engine.plugins) == ["customer_service"]
+        assert (scratch.models_dir / "p" / "m" / "ACTIVE").read_text(encoding="utf-8") == "{}"
+        assert scratch.stores_dir.resolve() == settings.stores_dir.resolve()
+        assert scratch.sessions_db != settings.sessions_db
+        assert scratch.plugin_dir("customer_service") != settings.plugin_dir("customer_service")
+        engine.sessions.save_turn(engine.sessions.load("s"), "hi", Reply(text="hello", plugin="x"))
+    assert not scratch.data_dir.exists()
+    assert not settings.sessions_db.exists() and not (settings.data_dir / "plugins").exists()
+    assert (settings.models_dir / "p" / "m" / "ACTIVE").exists()
