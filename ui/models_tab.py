@@ -8,14 +8,15 @@ A running assistant picks up a newly active version on its next turn (the regist
 from __future__ import annotations
 
 import threading
-import time
-from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from assistant.engine import DialogEngine
 from assistant.errors import AssistantError
+
+if TYPE_CHECKING:
+    from assistant.training import FinetuneResult
 
 #: How many progress messages the log keeps.
 LOG_LINES = 200
@@ -65,11 +66,12 @@ def rollback_version(engine: DialogEngine, plugin: str, model: str) -> str:
     return f"Rolled {plugin}/{model} back to {restored.version}; the next message uses it."
 
 
-def _describe_result(result: Any) -> str:
-    data = asdict(result) if is_dataclass(result) else dict(vars(result))
-    metrics = data.pop("metrics", None)
-    text = ", ".join(f"{k}={v}" for k, v in data.items() if isinstance(v, (str, int, float, bool)) or v is None)
-    return text + (f" · {_metrics_text(metrics)}" if isinstance(metrics, dict) and metrics else "")
+def result_line(result: FinetuneResult) -> str:
+    """One line per trained model: version, primary metric, whether it went live and why."""
+    score = result.metrics.get(result.primary_metric)
+    metric = f"{result.primary_metric}={score:.3f}" if isinstance(score, (int, float)) else result.primary_metric
+    status = "activated" if result.activated else "kept inactive"
+    return f"{result.plugin}/{result.model} {result.version}: {metric}, {status} ({result.reason}) in {result.wall_time_s:.0f} s"
 
 
 class FinetuneJob:
@@ -82,19 +84,18 @@ class FinetuneJob:
         self.status = "idle"
         self.latest: dict[str, Any] = {}
         self.log: list[str] = []
-        self.started = 0.0
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self.status == "running"
 
-    def start(self, engine: DialogEngine, plugin: str, epochs: int | None = None, force: bool = False) -> None:
-        """Start fine-tuning ``plugin`` in a background thread; refuses while another run is going."""
+    def start(self, engine: DialogEngine, plugin: str, model: str | None = None, epochs: int | None = None, force: bool = False) -> None:
+        """Fine-tune ``plugin`` (one ``model`` or all, with its documents) in a background thread; one run at a time."""
         with self._lock:
             if self.running:
                 raise AssistantError(f"A fine-tune of '{self.plugin}' is already running; wait for it to finish.")
-            self.plugin, self.status, self.latest, self.log, self.started = plugin, "running", {}, [], time.time()
-            self._thread = threading.Thread(target=self._run, args=(engine, plugin, epochs, force), daemon=True, name=f"finetune-{plugin}")
+            self.plugin, self.status, self.latest, self.log = plugin, "running", {}, []
+            self._thread = threading.Thread(target=self._run, args=(engine, plugin, model, epochs, force), daemon=True, name=f"finetune-{plugin}")
             self._thread.start()
 
     def _on_progress(self, event: dict) -> None:
@@ -107,12 +108,14 @@ class FinetuneJob:
                 line += f" · {event['message']}"
             self.log = (self.log + [line])[-LOG_LINES:]
 
-    def _run(self, engine: DialogEngine, plugin: str, epochs: int | None, force: bool) -> None:
-        from assistant.training import finetune_plugin
+    def _run(self, engine: DialogEngine, plugin: str, model: str | None, epochs: int | None, force: bool) -> None:
+        from assistant.training import finetune_plugin  # imports torch/transformers: only when a run starts
 
         try:
-            results = finetune_plugin(engine.plugins[plugin], engine.settings, epochs=epochs, force=force, on_progress=self._on_progress)
-            outcome, lines = "finished", [_describe_result(r) for r in results]
+            results = finetune_plugin(
+                engine.plugins[plugin], engine.settings, model=model, epochs=epochs, force=force, on_progress=self._on_progress
+            )
+            outcome, lines = "finished", [result_line(r) for r in results]
         except AssistantError as exc:
             outcome, lines = "failed", [str(exc)]
         except Exception as exc:  # a background thread must report, not vanish silently
@@ -123,7 +126,7 @@ class FinetuneJob:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"plugin": self.plugin, "status": self.status, "latest": dict(self.latest), "log": list(self.log), "running": self.running}
+            return {"plugin": self.plugin, "status": self.status, "latest": dict(self.latest), "log": list(self.log), "running": self.status == "running"}
 
 
 def progress_markdown(snapshot: dict[str, Any]) -> str:
@@ -141,6 +144,12 @@ def progress_markdown(snapshot: dict[str, Any]) -> str:
 
 MODEL_HEADERS = ["model", "task", "active", "versions", "metrics (active)"]
 VERSION_HEADERS = ["version", "active", "created", "metrics", "quantized"]
+#: Fine-tune target meaning "every model of the plugin, then its documents".
+ALL_MODELS = "(all)"
+
+
+def model_names(engine: DialogEngine, plugin: str | None) -> list[str]:
+    return [spec.name for spec in engine.plugins[plugin].model_specs()] if plugin else []
 
 
 def build_models_tab(demo: gr.Blocks, engine: DialogEngine, job: FinetuneJob) -> None:
@@ -159,57 +168,63 @@ def build_models_tab(demo: gr.Blocks, engine: DialogEngine, job: FinetuneJob) ->
     notice = gr.Markdown()
     gr.Markdown("### Fine-tune")
     with gr.Row():
+        target = gr.Dropdown(choices=[], label="Train", info="All models also re-ingests the plugin's documents.", scale=1)
         epochs = gr.Number(label="Epochs (empty: plugin default)", precision=0, minimum=1, scale=1)
         force = gr.Checkbox(label="Activate even if worse than the active version", scale=1)
-        start = gr.Button("Start fine-tune", variant="primary", scale=0)
-    status = gr.Markdown()
+        start = gr.Button("Start fine-tune", variant="primary", scale=0, elem_id="start-finetune")
+    status = gr.Markdown(elem_id="finetune-status")
     log = gr.Textbox(label="Progress", lines=8, max_lines=8, autoscroll=True, interactive=False)
     timer = gr.Timer(1.0, active=False)
 
-    def show_plugin(name: str | None):
-        models = [s.name for s in engine.plugins[name].model_specs()] if name else []
-        chosen = models[0] if models else None
-        return (model_rows(engine, name) if name else [], gr.Dropdown(choices=models, value=chosen), *show_model(name, chosen))
-
     def show_model(name: str | None, model_name: str | None):
-        if not (name and model_name):
-            return [], gr.Dropdown(choices=[], value=None)
-        rows = version_rows(engine, name, model_name)
+        rows = version_rows(engine, name, model_name) if name and model_name else []
         return rows, gr.Dropdown(choices=[r[0] for r in rows], value=rows[0][0] if rows else None)
 
-    def run_action(action, *args):
+    def show_plugin(name: str | None):
+        models = model_names(engine, name)
+        chosen = models[0] if models else None
+        targets = [("All models and documents", ALL_MODELS)] + [(m, m) for m in models]
+        return (
+            model_rows(engine, name) if name else [],
+            gr.Dropdown(choices=models, value=chosen),
+            *show_model(name, chosen),
+            gr.Dropdown(choices=targets, value=ALL_MODELS),
+        )
+
+    def run_action(action, name: str, model_name: str, *args):
         try:
-            message = action(engine, *args)
+            message = action(engine, name, model_name, *args)
         except AssistantError as exc:
             message = f"**Error:** {exc}"
-        return (message, *show_plugin_keep_model(args[0], args[1]))
+        return (message, model_rows(engine, name), *show_model(name, model_name))
 
-    def show_plugin_keep_model(name: str, model_name: str):
-        return (model_rows(engine, name), *show_model(name, model_name))
-
-    def start_job(name: str | None, n_epochs: float | None, activate_anyway: bool):
+    def start_job(name: str | None, chosen: str | None, n_epochs: float | None, activate_anyway: bool):
         if not name:
             raise gr.Error("Choose a plugin first.")
         try:
-            job.start(engine, name, int(n_epochs) if n_epochs else None, activate_anyway)
+            job.start(engine, name, None if chosen in (None, ALL_MODELS) else chosen, int(n_epochs) if n_epochs else None, activate_anyway)
         except AssistantError as exc:
             raise gr.Error(str(exc)) from exc
         return progress_markdown(job.snapshot()), "", gr.Timer(active=True)
 
     def poll(name: str | None, model_name: str | None):
         snap = job.snapshot()
-        tables = show_plugin_keep_model(name, model_name) if name and not snap["running"] else (gr.skip(), gr.skip(), gr.skip())
+        if snap["running"] or not name:
+            tables = (gr.skip(), gr.skip(), gr.skip())
+        else:  # the run just ended: show the new versions
+            tables = (model_rows(engine, name), *show_model(name, model_name))
         return (progress_markdown(snap), "\n".join(snap["log"]), gr.Timer(active=snap["running"]), *tables)
 
     def on_load(name: str | None):
         snap = job.snapshot()
         return (*show_plugin(name), progress_markdown(snap), "\n".join(snap["log"]), gr.Timer(active=snap["running"]))
 
-    demo.load(on_load, [plugin], [overview, model, versions, version, status, log, timer])
-    plugin.change(show_plugin, [plugin], [overview, model, versions, version])
-    refresh.click(show_plugin, [plugin], [overview, model, versions, version])
+    plugin_views = [overview, model, versions, version, target]
+    demo.load(on_load, [plugin], [*plugin_views, status, log, timer])
+    plugin.change(show_plugin, [plugin], plugin_views)
+    refresh.click(show_plugin, [plugin], plugin_views)
     model.change(show_model, [plugin, model], [versions, version])
     activate.click(lambda p, m, v: run_action(activate_version, p, m, v), [plugin, model, version], [notice, overview, versions, version])
     rollback.click(lambda p, m: run_action(rollback_version, p, m), [plugin, model], [notice, overview, versions, version])
-    start.click(start_job, [plugin, epochs, force], [status, log, timer])
+    start.click(start_job, [plugin, target, epochs, force], [status, log, timer])
     timer.tick(poll, [plugin, model], [status, log, timer, overview, versions, version])

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from assistant.cli.common import DataDirOption, console, user_errors
 from assistant.config import load_settings
@@ -27,14 +27,19 @@ def missing_models(engine: DialogEngine) -> dict[str, list[str]]:
 
 
 def train_missing_models(engine: DialogEngine) -> None:
-    """Fine-tune every missing model with the plugin's defaults, one rich progress bar per model."""
+    """Fine-tune every missing model with the plugin's defaults, one rich progress bar per stage.
+
+    A plugin with nothing trained yet is fine-tuned whole, which also ingests its documents;
+    otherwise only its missing models are trained.
+    """
     from assistant.training import finetune_plugin
+    from ui.models_tab import result_line
 
     missing = missing_models(engine)
     if not missing:
         return
     listed = "; ".join(f"{plugin}: {', '.join(models)}" for plugin, models in missing.items())
-    console.print(f"Fine-tuning the models that are missing ({listed}). This runs once; later starts skip it.")
+    console.print(f"Fine-tuning the demo models that are missing ({listed}). This runs once; later starts skip it.")
     with Progress(
         TextColumn("[bold]{task.fields[name]}[/] {task.description}"),
         BarColumn(),
@@ -42,18 +47,23 @@ def train_missing_models(engine: DialogEngine) -> None:
         TimeElapsedColumn(),
         console=console,
     ) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(event: dict, plugin: str) -> None:
+            name = f"{plugin}/{event.get('model', '?')}"
+            if name not in tasks:
+                tasks[name] = progress.add_task("", name=name, total=None)
+            description = escape(f"{event.get('stage', '')}: {event.get('message', '')}")
+            progress.update(tasks[name], description=description, completed=event.get("step", 0), total=event.get("total") or None)
+
         for plugin, models in missing.items():
-            for model in models:
-                task = progress.add_task("waiting", name=f"{plugin}/{model}", total=None)
-
-                def on_progress(event: dict, task=task) -> None:
-                    description = escape(f"{event.get('stage', '')} {event.get('message', '')}".strip())
-                    progress.update(task, description=description, completed=event.get("step", 0), total=event.get("total") or None)
-
-                results = finetune_plugin(engine.plugins[plugin], engine.settings, model=model, on_progress=on_progress)
-                progress.update(task, description="done")
+            everything = len(models) == len(engine.plugins[plugin].model_specs())
+            for model in [None] if everything else models:
+                results = finetune_plugin(
+                    engine.plugins[plugin], engine.settings, model=model, on_progress=lambda event, p=plugin: on_progress(event, p)
+                )
                 for result in results:
-                    console.print(f"[green]✓[/] {escape(str(result))}", highlight=False)
+                    progress.console.print(f"[green]done[/] {escape(result_line(result))}", highlight=False)
 
 
 def ui(
