@@ -72,7 +72,7 @@ def test_all_expectations_met_scores_perfectly(engine, tmp_path):
                 "id": "return-then-human",
                 "turns": [
                     {"user": "can I return this?", "answer": "within 30 days", "source": "returns.md"},
-                    {"user": "how can I pay?", "intent": None, "source": "payments.md"},
+                    {"user": "which payment methods?", "intent": None, "source": "payments.md"},
                     {"user": "get me a human", "intent": "human_agent", "handoff": True},
                 ],
             },
