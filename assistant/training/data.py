@@ -124,15 +124,14 @@ def load_labelled_texts(path: Path, pairs: bool | None = None) -> list[LabelledT
         raise DataFormatError(str(path), f"expected a .csv or .jsonl file for classification, got '{suffix}'")
     rows = _csv_rows(path) if suffix == ".csv" else _jsonl_rows(path)
     examples = []
-    text_key = label_key = None
+    header = 1 if suffix == ".csv" else None  # a CSV's columns are named on its first line
     for number, row in rows:
-        if text_key is None:
-            text_key, label_key = _pick(row, TEXT_COLUMNS), _pick(row, LABEL_COLUMNS)
-            if text_key is None or label_key is None:
-                wanted = "a text column (text or sentence)" if text_key is None else "a label column (label, category or intent)"
-                raise DataFormatError(str(path), f"missing {wanted}; found {', '.join(map(str, row)) or 'no columns'}", number)
-            if pairs and PAIR_COLUMN not in row:
-                raise DataFormatError(str(path), f"pair classification needs a '{PAIR_COLUMN}' column", number)
+        text_key, label_key = _pick(row, TEXT_COLUMNS), _pick(row, LABEL_COLUMNS)
+        if text_key is None or label_key is None:
+            wanted = "a text column (text or sentence)" if text_key is None else "a label column (label, category or intent)"
+            raise DataFormatError(str(path), f"missing {wanted}; found {', '.join(map(str, row)) or 'no columns'}", header or number)
+        if pairs and PAIR_COLUMN not in row:
+            raise DataFormatError(str(path), f"pair classification needs a '{PAIR_COLUMN}' column", header or number)
         has_pair = pairs if pairs is not None else PAIR_COLUMN in row
         text, label = row.get(text_key), row.get(label_key)
         pair = row.get(PAIR_COLUMN) if has_pair else None

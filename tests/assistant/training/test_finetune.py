@@ -1,0 +1,191 @@
+"""Real (tiny) fine-tuning runs: loadable versions, calibration, gating, resuming, quantization, data errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.config import Settings
+from assistant.contract import ModelSpec
+from assistant.errors import DataFormatError, TrainingSettingError
+from assistant.models.classifier import TextClassifier, softmax
+from assistant.models.qa import AnswerExtractor
+from assistant.models.registry import ModelRegistry
+from assistant.training import finetune_plugin
+from assistant.training.data import load_squad
+from tests.assistant.training.tiny import FAST, FAST_QA, TEMPLATES, intent_rows, make_plugin, write_intents_csv, write_squad
+
+
+def specs_in(folder: Path) -> list[ModelSpec]:
+    return [
+        ModelSpec("intent", "sequence-classification", write_intents_csv(folder / "intents.csv"), defaults=dict(FAST)),
+        ModelSpec("answers", "extractive-qa", write_squad(folder / "qa.json"), primary_metric="f1", defaults=dict(FAST_QA)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def quantized_run(tmp_path_factory, tiny_bert_path):
+    """Both tiny models trained once with --quantize; the tests below inspect what it wrote."""
+    root = tmp_path_factory.mktemp("finetune")
+    settings = Settings(data_dir=root / "data")
+    plugin = make_plugin(settings, specs_in(root))
+    events: list[dict] = []
+    results = finetune_plugin(plugin, settings, base_model=tiny_bert_path, quantize=True, on_progress=events.append)
+    return settings, plugin, results, events
+
+
+def test_run_writes_full_and_int8_versions_and_activates_the_int8_one(quantized_run):
+    settings, _, results, _ = quantized_run
+    registry = ModelRegistry(settings.models_dir)
+    assert [(r.model, r.version, r.extra_versions, r.activated) for r in results] == [
+        ("intent", "v0002", ["v0001"], True),
+        ("answers", "v0002", ["v0001"], True),
+    ]
+    for result in results:
+        assert registry.active_name("tiny", result.model) == "v0002"
+        full, int8 = (v.manifest() for v in registry.versions("tiny", result.model))
+        assert not full.quantized and int8.quantized and int8.training["quantized_from"] == "v0001"
+        q = result.quantization
+        assert q["full_version"] == "v0001" and q["full_ms_per_text"] > 0 and q["int8_ms_per_text"] > 0
+        assert q["speedup"] == pytest.approx(q["full_ms_per_text"] / q["int8_ms_per_text"])
+        assert q["metric_change"] == pytest.approx(int8.metrics[result.primary_metric] - full.metrics[result.primary_metric])
+        for version in registry.versions("tiny", result.model):
+            card = (version.path / "README.md").read_text()
+            assert "## Calibration" in card and "processing_class" in card
+            assert json.loads((version.path / "evaluation.json").read_text())["examples"] > 0
+        assert not (settings.models_dir / "tiny" / result.model / "runs").exists() or not any(
+            (settings.models_dir / "tiny" / result.model / "runs").iterdir()
+        )
+
+
+def test_classifier_versions_load_predict_and_use_their_calibration(quantized_run):
+    settings, _, results, _ = quantized_run
+    registry = ModelRegistry(settings.models_dir)
+    texts = [text for text, _ in intent_rows()[:40]]
+    gold = [label for _, label in intent_rows()[:40]]
+    predictions = {}
+    for version in registry.versions("tiny", "intent"):
+        classifier = TextClassifier.load(version.path)
+        calibration = classifier.manifest.calibration
+        assert set(calibration) == {"temperature", "abstain_threshold"} and calibration["temperature"] > 0
+        found = classifier.predict(texts)
+        expected = softmax(classifier.logits(texts), calibration["temperature"])
+        assert [p.confidence for p in found] == pytest.approx(expected.max(axis=1).tolist(), abs=1e-5)
+        assert [p.abstain for p in found] == [p.confidence < calibration["abstain_threshold"] for p in found]
+        assert classifier.labels == sorted(TEMPLATES)
+        predictions[version.version] = [p.label for p in found]
+    assert np.mean([p == g for p, g in zip(predictions["v0001"], gold)]) > 0.6  # chance is 1/3
+    assert np.mean([a == b for a, b in zip(predictions["v0001"], predictions["v0002"])]) > 0.8
+    assert "mean pooling" in (registry.versions("tiny", "intent")[0].path / "README.md").read_text()
+
+
+def test_answer_extractor_versions_load_and_extract_valid_spans(quantized_run, tmp_path):
+    settings, _, _, _ = quantized_run
+    registry = ModelRegistry(settings.models_dir)
+    examples = load_squad(write_squad(tmp_path / "qa.json"))
+    for version in registry.versions("tiny", "answers"):
+        extractor = AnswerExtractor.load(version.path)
+        assert extractor.manifest.calibration["temperature"] > 0
+        assert {"exact_match", "f1"} <= set(extractor.manifest.metrics)
+        passages = [e.context for e in examples[:4]]
+        spans = extractor.extract(examples[0].question, passages, top_k=3)
+        assert len(spans) <= 3
+        for span in spans:
+            assert span.text == passages[span.passage_index][span.start : span.end]
+            assert 0 <= span.score <= 1
+
+
+def test_progress_events_cover_every_stage(quantized_run):
+    _, _, _, events = quantized_run
+    assert {(e["model"], e["stage"]) for e in events} >= {
+        ("intent", "train"), ("intent", "evaluate"), ("intent", "calibrate"), ("answers", "train"), ("answers", "calibrate")
+    }
+    steps = [e for e in events if e["model"] == "intent" and e["stage"] == "train" and e["total"]]
+    assert steps[-1]["step"] == steps[-1]["total"] == 12
+    assert all(isinstance(e["message"], str) for e in events)
+
+
+def test_gate_refuses_a_worse_version_and_force_activates_it(settings, tiny_bert_path, tmp_path):
+    plugin = make_plugin(settings, specs_in(tmp_path))
+    registry = ModelRegistry(settings.models_dir)
+    (first,) = finetune_plugin(plugin, settings, model="intent", base_model=tiny_bert_path)
+    assert first.activated and first.reason == "first version of this model"
+    # --data with a text,label file and no --model trains only the classification spec
+    (worse,) = finetune_plugin(plugin, settings, data=tmp_path / "intents.csv", base_model=tiny_bert_path, lr=1e-7, epochs=1)
+    assert worse.model == "intent" and worse.version == "v0002"
+    assert worse.metrics["accuracy"] < first.metrics["accuracy"]
+    assert not worse.activated and "worse than the active version" in worse.reason and "--force" in worse.reason
+    assert registry.active_name("tiny", "intent") == "v0001"
+    (forced,) = finetune_plugin(plugin, settings, model="intent", base_model=tiny_bert_path, lr=1e-7, epochs=1, force=True)
+    assert forced.activated and "--force" in forced.reason
+    assert registry.active_name("tiny", "intent") == "v0003"
+    assert [v.version for v in registry.versions("tiny", "answers")] == []
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_after(step: int):
+    def on_progress(event: dict) -> None:
+        if event["stage"] == "train" and event["step"] >= step:
+            raise Interrupt
+
+    return on_progress
+
+
+def test_interrupted_run_resumes_from_its_last_checkpoint(settings, tiny_bert_path, tmp_path):
+    plugin = make_plugin(settings, specs_in(tmp_path))
+    registry = ModelRegistry(settings.models_dir)
+    with pytest.raises(Interrupt):  # 6 steps per epoch: the epoch-1 checkpoint exists when step 8 ends
+        finetune_plugin(plugin, settings, model="intent", base_model=tiny_bert_path, on_progress=interrupt_after(8))
+    runs = settings.models_dir / "tiny" / "intent" / "runs"
+    (run,) = runs.iterdir()
+    assert (run / "checkpoint-6").is_dir()
+    assert registry.versions("tiny", "intent") == [] and not list((runs.parent / "versions").glob(".incoming-*"))
+
+    seen: list[dict] = []
+    (result,) = finetune_plugin(plugin, settings, model="intent", base_model=tiny_bert_path, on_progress=seen.append)
+    assert result.resumed_from_step == 6
+    trained = [e["step"] for e in seen if e["stage"] == "train" and e["total"]]
+    assert trained[0] == 6 and trained[1] == 7 and trained[-1] == 12  # starts where the checkpoint left off
+    assert registry.active(plugin.name, "intent").manifest().training["resumed_from_step"] == 6
+    assert not run.exists()
+
+
+def test_no_resume_starts_over(settings, tiny_bert_path, tmp_path):
+    plugin = make_plugin(settings, specs_in(tmp_path))
+    with pytest.raises(Interrupt):
+        finetune_plugin(plugin, settings, model="intent", base_model=tiny_bert_path, epochs=1.5, on_progress=interrupt_after(7))
+    seen: list[dict] = []
+    (result,) = finetune_plugin(plugin, settings, model="intent", base_model=tiny_bert_path, epochs=1.5, resume=False, on_progress=seen.append)
+    assert result.resumed_from_step is None
+    assert [e["step"] for e in seen if e["stage"] == "train" and e["total"]][:2] == [0, 1]
+
+
+def test_malformed_data_is_rejected_before_training_with_file_and_line(settings, tiny_bert_path, tmp_path):
+    plugin = make_plugin(settings, specs_in(tmp_path))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,category\nwhere is my card,card_arrival\nrate today,exchange_rate,extra\n")
+    with pytest.raises(DataFormatError) as caught:
+        finetune_plugin(plugin, settings, data=bad, base_model=tiny_bert_path)
+    assert f"{bad}, line 3" in str(caught.value) and "expected 2 fields" in str(caught.value)
+    assert not (settings.models_dir / "tiny").exists()
+    with pytest.raises(DataFormatError, match="format is for sequence-classification, but model 'answers' is extractive-qa"):
+        finetune_plugin(plugin, settings, data=tmp_path / "intents.csv", model="answers", base_model=tiny_bert_path)
+
+
+def test_impossible_settings_are_refused_with_a_fix(settings, tiny_bert_path, tmp_path):
+    specs = specs_in(tmp_path)
+    specs[0].defaults["learning_rate"] = 0.1
+    with pytest.raises(TrainingSettingError, match="unknown training default.*learning_rate"):
+        finetune_plugin(make_plugin(settings, specs), settings, model="intent", base_model=tiny_bert_path)
+    specs = specs_in(tmp_path)
+    specs[1].primary_metric = "accuracy"
+    with pytest.raises(TrainingSettingError, match="primary_metric 'accuracy' is not computed for extractive-qa"):
+        finetune_plugin(make_plugin(settings, specs), settings, model="answers", base_model=tiny_bert_path)
+    with pytest.raises(TrainingSettingError, match="epochs"):
+        finetune_plugin(make_plugin(settings, specs_in(tmp_path)), settings, model="intent", base_model=tiny_bert_path, epochs=0)
