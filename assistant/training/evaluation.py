@@ -91,13 +91,18 @@ def evaluate_extractor(extractor: AnswerExtractor, examples: list[QAExample], sa
     return report
 
 
-def measure_speed(predict, inputs: list, repeats: int = 1) -> float:
-    """Milliseconds per input of ``predict(inputs)``, after one warm-up call on a few inputs."""
-    predict(inputs[: min(8, len(inputs))])
-    started = time.perf_counter()
-    for _ in range(repeats):
-        predict(inputs)
-    return (time.perf_counter() - started) * 1000 / (repeats * max(len(inputs), 1))
+def compare_speed(first, second, inputs: list, rounds: int = 3) -> tuple[float, float]:
+    """Milliseconds per input of ``first(inputs)`` and ``second(inputs)``: both warmed up, then timed
+    in alternating rounds and the fastest round kept, so a busy machine skews neither side."""
+    best = [float("inf"), float("inf")]
+    for predict in (first, second):
+        predict(inputs[: min(8, len(inputs))])
+    for _ in range(rounds):
+        for index, predict in enumerate((first, second)):
+            started = time.perf_counter()
+            predict(inputs)
+            best[index] = min(best[index], time.perf_counter() - started)
+    return tuple(seconds * 1000 / max(len(inputs), 1) for seconds in best)
 
 
 #: Scalar report entries copied into the manifest's metrics.

@@ -24,7 +24,7 @@ from assistant.training import runner
 from assistant.training.card import write_model_card
 from assistant.training.config import TrainConfig, build_config, check_primary_metric
 from assistant.training.data import detect_task, file_sha256, load_labelled_texts, load_squad, split_labelled, split_squad
-from assistant.training.evaluation import evaluate_classifier, evaluate_extractor, measure_speed, scalar_metrics
+from assistant.training.evaluation import evaluate_classifier, evaluate_extractor, compare_speed, scalar_metrics
 
 #: Longest validation sample used to time full vs int8 inference.
 SPEED_SAMPLE = 256
@@ -216,8 +216,7 @@ def write_quantized(registry: ModelRegistry, predictor, validation: list, config
         def timed(model):
             return lambda batch: model.predict(batch)
     predictor.model.to("cpu")
-    full_ms = measure_speed(timed(predictor), inputs, repeats=3)
-    int8_ms = measure_speed(timed(quantized), inputs, repeats=3)
+    full_ms, int8_ms = compare_speed(timed(predictor), timed(quantized), inputs)
     summary = {
         "full_version": full.version,
         "metric": metric,
@@ -270,5 +269,9 @@ def ingest_knowledge(plugin: Plugin, settings, on_progress: Callable[[dict], Non
     store = knowledge.open_store(settings.stores_dir / plugin.name)
     for number, path in enumerate(sources, start=1):
         runner.emit(on_progress, "knowledge", "ingest", number - 1, len(sources), f"ingesting {path}")
-        outcome = knowledge.ingest_path(store, path, plugin=plugin.name, show_progress=on_progress is None)
-        runner.emit(on_progress, "knowledge", "ingest", number, len(sources), f"ingested {path}: {outcome}")
+        summary = knowledge.ingest_path(store, path, plugin=plugin.name, show_progress=on_progress is None)
+        message = (
+            f"{path.name}: {summary.added} files added, {summary.replaced} replaced, {summary.skipped} unchanged, "
+            f"{summary.chunks} passages written" + (f"; skipped with errors: {'; '.join(summary.errors)}" if summary.errors else "")
+        )
+        runner.emit(on_progress, "knowledge", "ingest", number, len(sources), message)

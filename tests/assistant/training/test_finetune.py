@@ -189,3 +189,24 @@ def test_impossible_settings_are_refused_with_a_fix(settings, tiny_bert_path, tm
         finetune_plugin(make_plugin(settings, specs), settings, model="answers", base_model=tiny_bert_path)
     with pytest.raises(TrainingSettingError, match="epochs"):
         finetune_plugin(make_plugin(settings, specs_in(tmp_path)), settings, model="intent", base_model=tiny_bert_path, epochs=0)
+
+
+def test_training_the_whole_plugin_ingests_its_knowledge_sources(settings, tiny_bert_path, tmp_path):
+    import knowledge
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "returns.md").write_text("# Returns\n\nItems can be returned within 30 days of delivery for a full refund.\n")
+    specs = specs_in(tmp_path)[:1]
+    specs[0].defaults["epochs"] = 1
+    plugin = make_plugin(settings, specs, sources=[docs])
+    events: list[dict] = []
+    finetune_plugin(plugin, settings, base_model=tiny_bert_path, on_progress=events.append)
+    store = knowledge.open_store(settings.stores_dir / "tiny")
+    assert store.count({"source": "returns.md"}) >= 1
+    ingest = [e for e in events if e["stage"] == "ingest"]
+    assert ingest[-1]["step"] == ingest[-1]["total"] == 1 and "1 files added" in ingest[-1]["message"]
+    # training one model (or from --data) leaves the store alone
+    (docs / "shipping.md").write_text("Standard shipping takes 5 business days.\n")
+    finetune_plugin(plugin, settings, model="intent", base_model=tiny_bert_path)
+    assert store.count({"source": "shipping.md"}) == 0

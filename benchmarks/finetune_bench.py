@@ -1,0 +1,276 @@
+"""Fine-tuning benchmarks on real data: Banking77 and CLINC150, side by side with a frozen-embedding baseline.
+
+For each data set, in one run:
+
+* **fine-tuned**: the bundled all-MiniLM-L6-v2 fine-tuned by the same code as ``assistant finetune``
+  (``assistant.training.classification.train_classifier``: Trainer, mean pooling, early stopping on
+  validation accuracy, temperature scaling and abstain threshold fitted on validation);
+* **frozen + LR**: the same model's sentence embeddings (sentence-transformers, not trained) and a
+  scikit-learn logistic regression, C chosen on the same validation split;
+* **ensemble**: the average of both models' calibrated probabilities, threshold re-chosen on validation.
+
+Splits. Banking77 (only ``train.csv`` is available): a stratified ``--test-fraction`` is held out as the
+test set; the rest trains, minus the validation fraction. CLINC150: train on ``train`` (minus the
+validation fraction); ``oos_train`` is *not* a training class: its 100 queries join the validation
+split, where they choose the abstain threshold; the test set is ``val`` + ``oos_val``. In-scope
+accuracy counts an abstention as an error; out-of-scope recall is the share of ``oos_val`` abstained on.
+
+Usage (reference numbers in docs/benchmarks.md come from the command written there)::
+
+    python benchmarks/finetune_bench.py --data-dir ../shared/data --out /tmp/finetune_bench.json
+    python benchmarks/finetune_bench.py --limit 300 --epochs 1          # smoke test, minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from assistant.models.base import default_base_model, quiet_transformers  # noqa: E402
+from assistant.models.classifier import softmax  # noqa: E402
+from assistant.models.registry import library_versions  # noqa: E402
+from assistant.training.calibration import choose_threshold  # noqa: E402
+from assistant.training.classification import train_classifier  # noqa: E402
+from assistant.training.config import build_config  # noqa: E402
+from assistant.training.data import LabelledText, load_labelled_texts, split_labelled  # noqa: E402
+from assistant.training.evaluation import compare_speed, evaluate_classifier  # noqa: E402
+
+OOS = "oos"
+
+
+def load_banking77(data_dir: Path, test_fraction: float, seed: int) -> dict:
+    from sklearn.model_selection import train_test_split
+
+    examples = load_labelled_texts(data_dir / "banking77" / "train.csv")
+    train, test = train_test_split(examples, test_size=test_fraction, random_state=seed, stratify=[e.label for e in examples])
+    return {"train": list(train), "calibration_extra": [], "test": list(test)}
+
+
+def load_clinc150(data_dir: Path) -> dict:
+    raw = json.loads((data_dir / "clinc150" / "data_full_trainval.json").read_text(encoding="utf-8"))
+
+    def rows(name: str) -> list[LabelledText]:
+        return [LabelledText(text=text, label=label) for text, label in raw[name]]
+
+    return {"train": rows("train"), "calibration_extra": rows("oos_train"), "test": rows("val") + rows("oos_val")}
+
+
+def limited(rows: list[LabelledText], limit: int | None, seed: int) -> list[LabelledText]:
+    if limit is None or len(rows) <= limit:
+        return rows
+    return random.Random(seed).sample(rows, limit)
+
+
+def score(probs: np.ndarray, labels: list[str], examples: list[LabelledText], threshold: float) -> dict:
+    """In-scope accuracy (argmax and with abstention) and out-of-scope recall of given probabilities."""
+    gold = np.array([e.label for e in examples])
+    oos = gold == OOS
+    predicted = np.array(labels)[probs.argmax(axis=1)]
+    abstain = probs.max(axis=1) < threshold
+    correct = (predicted == gold) & ~oos
+    result = {
+        "accuracy": float(correct[~oos].mean()),
+        "accuracy_with_abstain": float((correct & ~abstain)[~oos].mean()),
+        "abstain_threshold": float(threshold),
+    }
+    if oos.any():
+        result["out_of_scope_recall"] = float(abstain[oos].mean())
+    return result
+
+
+def fit_threshold(probs: np.ndarray, labels: list[str], validation: list[LabelledText]) -> float:
+    gold = np.array([e.label for e in validation])
+    predicted = np.array(labels)[probs.argmax(axis=1)]
+    return choose_threshold(probs.max(axis=1), predicted == gold, gold == OOS)["abstain_threshold"]
+
+
+def logistic_baseline(base_model: str, train, validation, test, labels: list[str]) -> tuple[dict, dict]:
+    """Frozen sentence embeddings + logistic regression (C chosen on validation accuracy)."""
+    from sentence_transformers import SentenceTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    started = time.perf_counter()
+    with quiet_transformers():
+        encoder = SentenceTransformer(base_model, device="cpu")
+
+    def embed(rows):
+        return encoder.encode([r.text for r in rows], batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+
+    x_train, x_val, x_test = embed(train), embed(validation), embed(test)
+    y_train = [r.label for r in train]
+    in_scope = np.array([r.label in set(labels) for r in validation])
+    y_val = np.array([r.label for r in validation])
+    best = None
+    for c in (1.0, 10.0, 100.0):
+        model = LogisticRegression(C=c, max_iter=3000).fit(x_train, y_train)
+        accuracy = float((model.predict(x_val[in_scope]) == y_val[in_scope]).mean())
+        if best is None or accuracy > best[0]:
+            best = (accuracy, c, model)
+    _, c, model = best
+    assert list(model.classes_) == labels
+    val_probs, test_probs = model.predict_proba(x_val), model.predict_proba(x_test)
+    threshold = fit_threshold(val_probs, labels, validation)
+    result = {**score(test_probs, labels, test, threshold), "C": c, "wall_time_s": round(time.perf_counter() - started, 1)}
+    return result, {"validation": val_probs, "test": test_probs}
+
+
+def progress_printer(name: str):
+    last = {"step": -1}
+
+    def show(event: dict) -> None:
+        if event["stage"] != "train" or not event["total"]:
+            print(f"  [{name}] {event['stage']}: {event['message']}", flush=True)
+        elif event["step"] - last["step"] >= max(1, event["total"] // 20) or event["step"] == event["total"]:
+            last["step"] = event["step"]
+            print(f"  [{name}] step {event['step']}/{event['total']} {event['message']}", flush=True)
+
+    return show
+
+
+def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dict:
+    overrides = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "seed")}
+    defaults = {"pooling": args.pooling, "label_smoothing": args.label_smoothing, "lr_scheduler": args.lr_scheduler,
+                "patience": args.patience, "warmup_ratio": args.warmup_ratio, "validation_fraction": args.validation_fraction,
+                "out_of_scope_label": OOS}
+    config = build_config(name, "sequence-classification", defaults, overrides)
+    train_rows = limited(data["train"], args.limit, args.seed)
+    test = limited(data["test"], args.limit, args.seed)
+    train, validation = split_labelled(train_rows + data["calibration_extra"], config.validation_fraction, config.seed, OOS, name)
+    print(f"{name}: {len(train)} train / {len(validation)} validation / {len(test)} test", flush=True)
+
+    started = time.perf_counter()
+    trained = train_classifier(
+        train, validation, plugin="benchmark", model_name=name, task="sequence-classification", base_model=base_model,
+        config=config, primary_metric="accuracy", run_dir=work / name, resume=False, on_progress=progress_printer(name),
+    )
+    finetune_seconds = time.perf_counter() - started
+    classifier = trained.predictor
+    classifier.model.to("cpu")
+    labels = classifier.labels
+    test_report = evaluate_classifier(classifier, test, OOS)
+    result = {
+        "sizes": {"train": len(train), "validation": len(validation), "test": len(test)},
+        "config": config.as_dict(),
+        "fine_tuned": {
+            "accuracy": test_report["accuracy"],
+            "accuracy_with_abstain": test_report["accuracy_with_abstain"],
+            "macro_f1": test_report["macro_f1"],
+            "abstain_threshold": classifier.abstain_threshold,
+            "temperature": classifier.temperature,
+            "wall_time_s": round(finetune_seconds, 1),
+            "epochs_run": trained.manifest.training["epochs_run"],
+            "best_step": trained.manifest.training["best_step"],
+            "validation_accuracy": trained.manifest.metrics["accuracy"],
+            "most_confused": test_report["most_confused"][:5],
+        },
+    }
+    if "out_of_scope_recall" in test_report:
+        result["fine_tuned"]["out_of_scope_recall"] = test_report["out_of_scope_recall"]
+
+    if not args.skip_baseline:
+        baseline, baseline_probs = logistic_baseline(base_model, train, validation, test, labels)
+        result["frozen_lr"] = baseline
+        tuned_val = classifier.probabilities([e.text for e in validation])
+        tuned_test = classifier.probabilities([e.text for e in test])
+        w = args.ensemble_weight
+        ensemble_val = w * tuned_val + (1 - w) * baseline_probs["validation"]
+        ensemble_test = w * tuned_test + (1 - w) * baseline_probs["test"]
+        result["ensemble"] = {**score(ensemble_test, labels, test, fit_threshold(ensemble_val, labels, validation)), "weight": w}
+
+    if args.quantize:
+        quantized = classifier.quantized()
+        int8_report = evaluate_classifier(quantized, test, OOS)
+        texts = [e.text for e in test[:512]]
+        full_ms, int8_ms = compare_speed(lambda t: classifier.predict(t), lambda t: quantized.predict(t), texts)
+        result["int8"] = {
+            "accuracy": int8_report["accuracy"],
+            "accuracy_change": int8_report["accuracy"] - test_report["accuracy"],
+            "full_ms_per_text": full_ms,
+            "int8_ms_per_text": int8_ms,
+            "speedup": full_ms / int8_ms,
+        }
+    return result
+
+
+def markdown(results: dict) -> str:
+    lines = ["| data set | model | in-scope accuracy | with abstain | out-of-scope recall | fine-tune time |", "| --- | --- | --- | --- | --- | --- |"]
+    for name, result in results["datasets"].items():
+        for key, title in (("fine_tuned", "fine-tuned MiniLM-L6"), ("frozen_lr", "frozen MiniLM-L6 + LR"), ("ensemble", "ensemble")):
+            row = result.get(key)
+            if row is None:
+                continue
+            oos = f"{100 * row['out_of_scope_recall']:.2f}%" if "out_of_scope_recall" in row else "-"
+            seconds = row.get("wall_time_s")
+            lines.append(
+                f"| {name} | {title} | {100 * row['accuracy']:.2f}% | {100 * row['accuracy_with_abstain']:.2f}% | {oos} | "
+                + (f"{seconds / 60:.1f} min |" if seconds is not None and key == "fine_tuned" else "- |")
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--datasets", nargs="+", default=["banking77", "clinc150"], choices=["banking77", "clinc150"])
+    parser.add_argument("--base-model", default=None, help="local HF folder (default: bundled all-MiniLM-L6-v2)")
+    parser.add_argument("--limit", type=int, default=None, help="subsample train and test to this many rows (smoke tests)")
+    parser.add_argument("--epochs", type=float, default=8)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--pooling", default="mean", choices=["mean", "cls"])
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--lr-scheduler", default="linear", choices=["linear", "cosine", "constant_with_warmup"])
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--patience", type=int, default=2)
+    parser.add_argument("--validation-fraction", type=float, default=0.1)
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="Banking77 share held out as the test set")
+    parser.add_argument("--ensemble-weight", type=float, default=0.5, help="weight of the fine-tuned model in the ensemble")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--quantize", action="store_true", help="also score the int8 copy and time both")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "finetune_bench.json")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    base_model = args.base_model or default_base_model()
+    loaders = {"banking77": lambda: load_banking77(args.data_dir, args.test_fraction, args.seed), "clinc150": lambda: load_clinc150(args.data_dir)}
+    results = {
+        "command": "python benchmarks/finetune_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+                    "platform": platform.platform()},
+        "libraries": library_versions(),
+        "base_model": base_model,
+        "datasets": {},
+    }
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="finetune-bench-") as work:
+        for name in args.datasets:
+            results["datasets"][name] = run_dataset(name, loaders[name](), args, base_model, Path(work))
+            args.out.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
+    results["total_wall_time_s"] = round(time.perf_counter() - started, 1)
+    args.out.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
+    print(json.dumps(results, indent=2, default=float))
+    print(markdown(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
