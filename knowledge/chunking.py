@@ -81,7 +81,7 @@ def csv_records(text: str) -> Iterator[tuple[int, int, int, list[str]]]:
             line_number += 1
             yield match.group()
 
-    reader = csv.reader(lines())
+    reader = csv.reader(lines(), strict=True)
     while True:
         record_start, first_line = consumed, line_number + 1
         try:

@@ -66,9 +66,16 @@ def _load(name: str):
                     "bundled all-MiniLM-L6-v2."
                 )
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            # The per-weight loading bar would interleave with ingest progress and chat output.
+            bars_were_on = transformers_logging.is_progress_bar_enabled()
+            transformers_logging.disable_progress_bar()
             try:
                 _models[key] = SentenceTransformer(str(path))
             except (OSError, ValueError) as exc:
                 raise StoreError(f"Cannot load embedding model {path}: {exc}. Pass a valid model folder.") from exc
+            finally:
+                if bars_were_on:
+                    transformers_logging.enable_progress_bar()
         return _models[key]

@@ -345,15 +345,19 @@ class FaissStore:
             else:
                 try:
                     snapshot = _load_snapshot(self.path, name)
-                except FileNotFoundError as exc:
+                except (FileNotFoundError, StoreError) as exc:
                     if _read_current(self.path) != name:
-                        continue  # a writer published and cleaned up meanwhile; read the new one
+                        continue  # a writer published and removed this snapshot meanwhile; read the new one
+                    if isinstance(exc, StoreError):
+                        raise
                     raise StoreError(
                         f"The knowledge store at {self.path} is damaged: {exc.filename} is missing. "
                         f"Delete {self.path} and ingest the documents again."
                     ) from exc
                 with _snapshots_lock:
-                    _snapshots[key] = snapshot
+                    current = _snapshots.get(key)
+                    if current is None or current.name < name:
+                        _snapshots[key] = snapshot
             self._check_request(snapshot)
             return snapshot
         raise StoreError(f"The knowledge store at {self.path} changed three times while loading; try again.")

@@ -11,8 +11,9 @@ IDS_FILE = "ids.npy"
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
-    """Lower-cased words of two or more characters, English stop words removed."""
-    return bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False)
+    """Lower-cased words of two or more characters without English stop words. The extended list
+    ("en_plus") also drops question words like "how", "my", "do", which fill chat queries."""
+    return bm25s.tokenize(texts, stopwords="en_plus", return_ids=False, show_progress=False)
 
 
 class Bm25Index:

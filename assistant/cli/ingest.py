@@ -76,7 +76,7 @@ def ingest(
             max_file_bytes=int(max_file_mb * 1e6),
             show_progress=True,
         )
-        table = Table("added", "replaced", "unchanged", "failed", "passages written", "passages in store", "seconds")
+        table = Table("added", "replaced", "unchanged", "failed", "passages", "in store", "seconds", title="Ingest summary")
         table.add_row(
             str(summary.added),
             str(summary.replaced),
