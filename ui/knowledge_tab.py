@@ -158,7 +158,9 @@ def build_knowledge_tab(engine: DialogEngine, max_mb: float) -> None:
         f"Supported: {', '.join(SUPPORTED_SUFFIXES)} · up to {max_mb:g} MB per file."
     )
     with gr.Row():
-        plugin = gr.Dropdown(choices=list(engine.plugins), value=next(iter(engine.plugins), None), label="Plugin", scale=1)
+        plugin = gr.Dropdown(
+            choices=list(engine.plugins), value=next(iter(engine.plugins), None), label="Plugin", scale=1, elem_id="knowledge-plugin"
+        )
         files = gr.File(label="Documents", file_count="multiple", scale=3, elem_id="knowledge-files")
     ingest = gr.Button("Ingest", variant="primary", elem_id="ingest")
     summary = gr.Markdown(elem_id="ingest-summary")

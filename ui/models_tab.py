@@ -14,16 +14,21 @@ import gradio as gr
 
 from assistant.engine import DialogEngine
 from assistant.errors import AssistantError
+from assistant.models.registry import Manifest
 
 if TYPE_CHECKING:
     from assistant.training import FinetuneResult
 
-#: How many progress messages the log keeps.
+#: How many progress messages the job keeps, and how many of the latest the tab shows.
 LOG_LINES = 200
+LOG_SHOWN = 12
 
 
-def _metrics_text(metrics: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(metrics.items()) if not isinstance(v, (dict, list)))
+def metrics_text(manifest: Manifest) -> str:
+    """Scalar metrics of a version, the primary (gating) metric first."""
+    scalars = {k: v for k, v in manifest.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    order = sorted(scalars, key=lambda k: (k != manifest.primary_metric, k))
+    return ", ".join(f"{k}={scalars[k]:.3f}" if isinstance(scalars[k], float) else f"{k}={scalars[k]}" for k in order)
 
 
 def model_rows(engine: DialogEngine, plugin: str) -> list[list[str]]:
@@ -34,7 +39,7 @@ def model_rows(engine: DialogEngine, plugin: str) -> list[list[str]]:
         versions = [v.version for v in registry.versions(plugin, spec.name)]
         try:
             active = registry.active_name(plugin, spec.name)
-            metrics = _metrics_text(registry.active(plugin, spec.name).manifest().metrics) if active else ""
+            metrics = metrics_text(registry.active(plugin, spec.name).manifest()) if active else ""
         except AssistantError as exc:
             active, metrics = "broken", str(exc)
         rows.append([spec.name, spec.task, active or "not trained", ", ".join(versions) or "-", metrics])
@@ -49,7 +54,7 @@ def version_rows(engine: DialogEngine, plugin: str, model: str) -> list[list[str
     for version in reversed(registry.versions(plugin, model)):
         try:
             manifest = version.manifest()
-            details = [manifest.created, _metrics_text(manifest.metrics), "yes" if manifest.quantized else "no"]
+            details = [manifest.created, metrics_text(manifest), "yes" if manifest.quantized else "no"]
         except AssistantError as exc:
             details = ["", str(exc), ""]
         rows.append([version.version, "✔" if version.version == active else "", *details])
@@ -169,11 +174,11 @@ def build_models_tab(demo: gr.Blocks, engine: DialogEngine, job: FinetuneJob) ->
     gr.Markdown("### Fine-tune")
     with gr.Row():
         target = gr.Dropdown(choices=[], label="Train", info="All models also re-ingests the plugin's documents.", scale=1)
-        epochs = gr.Number(label="Epochs (empty: plugin default)", precision=0, minimum=1, scale=1)
+        epochs = gr.Number(value=0, label="Epochs (0: plugin default)", precision=0, minimum=0, scale=1)
         force = gr.Checkbox(label="Activate even if worse than the active version", scale=1)
         start = gr.Button("Start fine-tune", variant="primary", scale=0, elem_id="start-finetune")
     status = gr.Markdown(elem_id="finetune-status")
-    log = gr.Textbox(label="Progress", lines=8, max_lines=8, autoscroll=True, interactive=False)
+    log = gr.Textbox(label="Progress (latest messages)", lines=LOG_SHOWN, max_lines=LOG_SHOWN, interactive=False)
     timer = gr.Timer(1.0, active=False)
 
     def show_model(name: str | None, model_name: str | None):
@@ -213,11 +218,11 @@ def build_models_tab(demo: gr.Blocks, engine: DialogEngine, job: FinetuneJob) ->
             tables = (gr.skip(), gr.skip(), gr.skip())
         else:  # the run just ended: show the new versions
             tables = (model_rows(engine, name), *show_model(name, model_name))
-        return (progress_markdown(snap), "\n".join(snap["log"]), gr.Timer(active=snap["running"]), *tables)
+        return (progress_markdown(snap), "\n".join(snap["log"][-LOG_SHOWN:]), gr.Timer(active=snap["running"]), *tables)
 
     def on_load(name: str | None):
         snap = job.snapshot()
-        return (*show_plugin(name), progress_markdown(snap), "\n".join(snap["log"]), gr.Timer(active=snap["running"]))
+        return (*show_plugin(name), progress_markdown(snap), "\n".join(snap["log"][-LOG_SHOWN:]), gr.Timer(active=snap["running"]))
 
     plugin_views = [overview, model, versions, version, target]
     demo.load(on_load, [plugin], [*plugin_views, status, log, timer])
