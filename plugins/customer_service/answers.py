@@ -4,9 +4,10 @@ Two confidences decide whether to answer at all: how similar the best passage is
 question (dense cosine similarity; hybrid search ranks better but its fused scores are ranks,
 not similarities) and the reader's calibrated span score against the extractor's abstain
 threshold. When the intent model has recognised a document intent (``return_item`` ...), the
-intent corroborates the retrieval: a weaker span from that intent's own help page is accepted,
-and failing that the page's summary or its most relevant passage is shown. Without an intent,
-an unsure answer is None, and the dialogue says so instead of guessing.
+intent corroborates the retrieval: a weaker span from that intent's own help page is accepted.
+With no exact answer the most relevant passage is shown, saying that it is not an exact answer
+(the dialogue then offers a person), when the intent or a high similarity vouches for it;
+otherwise the answer is None, and the dialogue says it is not sure instead of guessing.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from plugins.customer_service.templates import DocumentIntent, Templates
 SIMILARITY_FLOOR = 0.25
 #: ... and from which retrieval alone makes the plugin fully confident it should answer.
 SIMILARITY_CONFIDENT = 0.55
-#: Without an intent, below this similarity no passage is read at all.
+#: Without an intent, below this similarity no passage is read at all ...
 MIN_SIMILARITY = 0.35
+#: ... and below this one no passage is shown when the reader finds no answer.
+PASSAGE_SIMILARITY = 0.45
 #: A span from the recognised intent's own page needs this fraction of the abstain threshold.
 CORROBORATED_FACTOR = 0.5
 PASSAGES = 5
@@ -112,13 +115,14 @@ class DocumentAnswerer:
         spans = reader.extract(question, [hit.text for hit in hits], top_k=3)
         best = next((span for span in spans if span.score >= threshold), None)
         if best is None and spec is not None:
-            hits = self.store.search(question, k=3, mode="hybrid", filters={"source": spec.document})
-            spans = reader.extract(question, [hit.text for hit in hits], top_k=1)
+            own = self.store.search(question, k=3, mode="hybrid", filters={"source": spec.document})
+            spans = reader.extract(question, [hit.text for hit in own], top_k=1)
             best = next((span for span in spans if span.score >= threshold * CORROBORATED_FACTOR), None)
+            hits = own if best is not None else hits
         if best is not None:
             return self._quoted(hits, best, spec)
-        if spec is not None:
-            return self._overview(question, spec)
+        if hits and (spec is not None or retrieval.similarity >= PASSAGE_SIMILARITY):
+            return self._passage(hits[0])
         return None
 
     def _title(self, hit) -> str:
@@ -146,16 +150,14 @@ class DocumentAnswerer:
             lead=spec.lead if spec else self.templates.message("default_lead"),
             quote=quote_around(hit.text, span.start, span.end),
             title=self._title(hit),
+            file=PurePath(hit.source).name,
         )
         return DocumentAnswer(text=text, evidence=[evidence, *others], confidence=span.score)
 
-    def _overview(self, question: str, spec: DocumentIntent) -> DocumentAnswer | None:
-        """The intent's page: its summary template, or else its passage closest to the question."""
-        hits = self.store.search(question, k=1, mode="hybrid", filters={"source": spec.document})
-        if not hits:
-            return None
-        hit = hits[0]
+    def _passage(self, hit) -> DocumentAnswer:
+        """No exact answer: show the most relevant passage, say so, and let the dialogue offer a person."""
         evidence = Evidence(doc_id=hit.doc_id, source=hit.source, text=hit.text, score=hit.score, source_start=hit.start, source_end=hit.end)
-        summary = spec.summary or f'"{opening(hit.text)}"'
-        text = self.templates.message("document_overview", lead=spec.lead, summary=summary, title=self._title(hit))
-        return DocumentAnswer(text=text, evidence=[evidence], confidence=0.0)
+        text = self.templates.message(
+            "document_passage", passage=opening(hit.text), title=self._title(hit), file=PurePath(hit.source).name
+        )
+        return DocumentAnswer(text=text, evidence=[evidence], confidence=0.0, exact=False)

@@ -23,11 +23,12 @@ _ADDRESS_LEAD = re.compile(
     r"new (?:delivery |shipping )?address(?: is)?|my new address is|please )[\s:,]*)+",
     re.IGNORECASE,
 )
+_ADDRESS_START = re.compile(r"\d|(?:flat|apt|apartment|unit|suite|po box)\b", re.IGNORECASE)
 _AFTER_TO = re.compile(r"\b(?:to|address is|address:)\s+(?=\d)", re.IGNORECASE)
 
 _FILLER = r"(?:(?:actually|hmm+|um+|uh+|oh|well|ah|erm|then)[\s,.!]*)*"
 _YES = re.compile(
-    rf"^\s*{_FILLER}(?:yes|yeah|yea|yep|yup|ya|y|sure|ok|okay|alright|all right|please do|go ahead|do it|"
+    rf"^\s*{_FILLER}(?:no problem|no worries|yes|yeah|yea|yep|yup|ya|y|sure|ok|okay|alright|all right|please do|go ahead|do it|"
     r"confirm(?:ed)?|correct|that'?s right|absolutely|definitely|of course)\b",
     re.IGNORECASE,
 )
@@ -43,8 +44,8 @@ def find_address(text: str, expecting: bool = False) -> tuple[str, int, int] | N
     """A delivery address in ``text`` as (address, start, end), or None.
 
     When the assistant has just asked for the address (``expecting``), the whole message,
-    minus a lead-in like "it's", is the address if it has a house number and a street word
-    or comma. Otherwise only an address introduced by "to ..." or "address is ..." counts.
+    minus a lead-in like "it's", is the address if it starts with a house number (or flat,
+    unit ...) and has a street word or comma. Otherwise only an address introduced by "to ..." or "address is ..." counts.
     """
     if expecting:
         lead = _ADDRESS_LEAD.match(text)
@@ -56,6 +57,8 @@ def find_address(text: str, expecting: bool = False) -> tuple[str, int, int] | N
         start = marker.end()
     candidate = text[start:].strip().rstrip(".!?")
     start = text.find(candidate, start)
+    if not _ADDRESS_START.match(candidate):
+        return None
     has_number = _HOUSE_NUMBER.search(candidate) is not None
     looks_like_street = _STREET_WORD.search(candidate) is not None or candidate.count(",") >= 1
     if not (has_number and looks_like_street and len(candidate.split()) >= 3):
@@ -81,10 +84,10 @@ def plain_yes_no(text: str) -> str | None:
     """"yes" or "no" for short replies that start with a yes/no word, else None."""
     if len(text.split()) > MAX_YES_NO_WORDS:
         return None
-    if _NO.match(text):
-        return "no"
     if _YES.match(text):
         return "yes"
+    if _NO.match(text):
+        return "no"
     return None
 
 

@@ -58,9 +58,11 @@ class Understanding:
 
     @classmethod
     def read(cls, text: str, intent: str | None, confidence: float, angry: bool = False) -> "Understanding":
-        found = find_address(text)
-        numbers, malformed = find_order_numbers(text, skip=found[1:] if found else None)
-        reply = find_address(text, expecting=True)
+        in_passing = find_address(text)
+        whole = find_address(text, expecting=True)
+        # A ZIP code has 5 digits too: numbers inside an address are not order numbers.
+        address_span = (in_passing or whole or (None, None, None))[1:]
+        numbers, malformed = find_order_numbers(text, skip=address_span if address_span[0] is not None else None)
         return cls(
             text=text,
             intent=intent,
@@ -68,16 +70,25 @@ class Understanding:
             angry=angry,
             order_numbers=numbers,
             malformed_numbers=malformed,
-            address=found[0] if found else None,
-            address_reply=reply[0] if reply else None,
+            address=in_passing[0] if in_passing else None,
+            address_reply=whole[0] if whole else None,
             plain_answer=plain_yes_no(text),
         )
 
     def yes_no(self, flow: str | None = None) -> str | None:
-        """"yes"/"no" from the intent model, or from a short reply starting with yes/no unless the
-        model reads it as a request to start a different flow ("ok, cancel it" during an address change)."""
-        if self.intent in YES_NO_INTENTS:
-            return YES_NO_INTENTS[self.intent]
+        """"yes", "no" or None (not an answer, or a contradictory one).
+
+        A reply starting with a yes/no word decides by itself, because confirmations guard
+        writes: "no, keep it" must never cancel an order even if the intent model reads it as
+        ``affirm``; when the words and the model disagree the answer is None, so the question
+        is asked again. Otherwise the model's ``affirm``/``deny`` counts. A short reply the
+        model reads as starting a different flow ("ok, cancel it" during an address change)
+        is that request, not an answer."""
+        model = YES_NO_INTENTS.get(self.intent or "")
+        if self.plain_answer is None:
+            return model
+        if model is not None and model != self.plain_answer:
+            return None
         if self.intent in FLOWS and self.intent != flow:
             return None
         return self.plain_answer
@@ -88,6 +99,8 @@ class DocumentAnswer:
     text: str
     evidence: list[Evidence]
     confidence: float
+    #: False when it shows a relevant passage without having found the answer in it.
+    exact: bool = True
 
 
 class DocumentAnswers(Protocol):
@@ -209,6 +222,9 @@ class Dialogue:
                 return self._execute(pending, state, slots, u)
             if answer == "no":
                 return self._abort(pending, state, slots, u)
+            if u.plain_answer is not None and u.intent in YES_NO_INTENTS:
+                # "yes" read as deny (or the reverse): ask the same question again rather than act.
+                return self._advance(pending, pending["order_number"], state, slots, None, u.confidence)
         elif answer == "no":
             self._clear(state, slots)
             return Outcome(self.templates.message("flow_dropped"), u.intent or "deny", u.confidence)
@@ -338,7 +354,8 @@ class Dialogue:
         if found is None:
             return Outcome(self.templates.message("not_confident"), u.intent, u.confidence, offers_human=True)
         outcome = Outcome(found.text, u.intent, u.confidence if u.intent else found.confidence, found.evidence)
-        if u.intent == COMPLAINT_INTENT:
+        outcome.offers_human = not found.exact
+        if u.intent == COMPLAINT_INTENT and found.exact:
             outcome.text = f"{outcome.text} {self.templates.message('angry_offer')}"
             outcome.offers_human = True
         return outcome

@@ -2,7 +2,8 @@
 
 Per turn, ``route`` runs the intent model once (cached in ``turn.annotations`` for
 ``respond``) and, only when the intent model abstains, a retrieval to see whether the help
-pages cover the question. ``respond`` adds the emotion model, lets
+pages cover the question and, failing that, the emotion model (an angry message is this
+plugin's job even when it asks nothing). ``respond`` adds the emotion model, lets
 :class:`~plugins.customer_service.dialogue.Dialogue` decide what to say, and writes a
 handoff ticket when the dialogue hands the conversation to a person.
 
@@ -25,6 +26,8 @@ ANGRY = "angry"
 ANSWERS_PENDING_CONFIDENCE = 0.95
 #: Routing confidence for a message holding an order number and no recognised intent.
 ORDER_NUMBER_CONFIDENCE = 0.9
+#: Routing confidence for an angry message nothing else explains: upset customers are this plugin's job.
+ANGRY_CONFIDENCE = 0.6
 #: Below this calibrated confidence the intent is treated as unknown (out-of-scope questions
 #: rarely get the model's abstain, because the bundled data has no out-of-scope examples).
 MIN_INTENT_CONFIDENCE = 0.5
@@ -134,9 +137,12 @@ class CustomerServicePlugin(Plugin):
             notes["understanding"] = Understanding.read(turn.text, prediction.label if known else None, prediction.confidence)
         return notes
 
-    def _is_angry(self, text: str) -> bool:
-        prediction = self.emotion_model.get().predict([text])[0]
-        return prediction.label == ANGRY and prediction.confidence >= MIN_ANGRY_CONFIDENCE
+    def _is_angry(self, turn: Turn) -> bool:
+        notes = self._notes(turn)
+        if "angry" not in notes:
+            prediction = self.emotion_model.get().predict([turn.text])[0]
+            notes["angry"] = prediction.label == ANGRY and prediction.confidence >= MIN_ANGRY_CONFIDENCE
+        return notes["angry"]
 
     def _dialogue(self, notes: dict) -> Dialogue:
         return Dialogue(self.orders, self.templates, TurnDocuments(self.answerer, notes))
@@ -154,13 +160,16 @@ class CustomerServicePlugin(Plugin):
         if u.order_numbers:
             return RoutingScore(ORDER_NUMBER_CONFIDENCE, "order_status")
         notes["retrieval"] = self.answerer.retrieve(turn.text)
-        return RoutingScore(notes["retrieval"].confidence, None)
+        confidence = notes["retrieval"].confidence
+        if confidence < ANGRY_CONFIDENCE and self._is_angry(turn):
+            return RoutingScore(ANGRY_CONFIDENCE, None)
+        return RoutingScore(confidence, None)
 
     def respond(self, turn: Turn, session: Session) -> Reply:
         self.warm_up()
         notes = self._notes(turn)
         u: Understanding = notes["understanding"]
-        u.angry = self._is_angry(turn.text)
+        u.angry = self._is_angry(turn)
         state = session.state(self.name)
         outcome = self._dialogue(notes).respond(u, state, session.slots)
         reply = Reply(

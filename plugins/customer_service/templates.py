@@ -1,7 +1,7 @@
 """Answer templates (``data/templates.json``): what the assistant says, kept out of the code.
 
 The file has three parts: ``intents`` (intent -> complete answer), ``document_intents``
-(intent -> the help page it is about, a lead-in for quoted answers and an optional summary)
+(intent -> the help page it is about and a lead-in for quoted answers)
 and ``messages`` (everything the order flows, handoff and fallbacks say). Placeholders use
 ``str.format`` names; a template that needs a value the caller did not give fails loudly
 in tests rather than showing ``{order_number}`` to a customer.
@@ -40,7 +40,7 @@ REQUIRED_MESSAGES = (
     "handoff",
     "document_answer",
     "default_lead",
-    "document_overview",
+    "document_passage",
     "not_confident",
     "no_pending",
 )
@@ -50,7 +50,6 @@ REQUIRED_MESSAGES = (
 class DocumentIntent:
     document: str
     lead: str
-    summary: str | None = None
 
 
 class Templates:

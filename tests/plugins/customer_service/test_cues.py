@@ -71,3 +71,8 @@ def test_flow_cues():
     assert mentions_flow("cancel_order", "please cancel order 10012 instead")
     assert not mentions_flow("cancel_order", "where is it")
     assert mentions_flow("change_address", "send it to my new address")
+
+
+def test_a_request_mentioning_an_address_is_not_itself_an_address():
+    assert find_address("change the address of order 10036 to 15 Front Street West", expecting=True) is None
+    assert find_address("Flat 2, 10 Downing Street, London", expecting=True)[0] == "Flat 2, 10 Downing Street, London"

@@ -225,3 +225,19 @@ def test_unanswerable_question_says_so_and_offers_a_person(chat):
     assert "not sure" in outcome.text and outcome.offers_human and outcome.handoff_reason is None
     assert chat.say("never mind", "deny").handoff_reason is None
     assert "offer" not in chat.state
+
+
+def test_an_address_alone_is_not_read_as_an_order_number(chat):
+    outcome = chat.say("9 Linden Court, Seattle, WA 98103")
+    assert "98103" not in outcome.text and "order_number" not in chat.slots
+
+
+def test_no_words_win_over_a_contradicting_model(chat, orders):
+    chat.say("please cancel order 10012", "cancel_order")
+    kept = chat.say("no, keep it actually", "affirm")  # the intent model misread the reply
+    assert "10012" in kept.text and orders.get("10012").status == "processing"
+    chat.say("cancel order 10012", "cancel_order")
+    unclear = chat.say("yes", "deny")  # words and model disagree: ask again rather than act
+    assert "yes or no" in unclear.text and orders.get("10012").status == "processing"
+    chat.say("no problem, go ahead", "affirm")
+    assert orders.get("10012").status == "cancelled"

@@ -1,0 +1,69 @@
+"""The real plugin, fine-tuned for the test on its bundled data, holding the scripted conversations.
+
+Slow: it fine-tunes the intent, emotion and QA models from the bundled MiniLM (a shorter
+schedule than `assistant finetune` uses) and ingests the help pages, once per test session.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.config import load_settings
+from assistant.contract import PluginContext
+from assistant.conversations import run_conversations, scratch_engine
+from assistant.discovery import load_plugin
+from assistant.engine import DialogEngine
+from assistant.models.registry import ModelRegistry
+from assistant.training.finetune import finetune_plugin
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def trained_settings(tmp_path_factory, minilm_path):
+    settings = load_settings(tmp_path_factory.mktemp("customer-service"))
+    plugin = load_plugin("customer_service", PluginContext(settings=settings, models=ModelRegistry(settings.models_dir)))
+    results = finetune_plugin(plugin, settings, base_model=minilm_path, epochs=4)
+    assert all(result.activated for result in results)
+    return settings
+
+
+def test_scripted_conversations_meet_the_floors(trained_settings):
+    with scratch_engine(trained_settings, "customer_service") as engine:
+        report = run_conversations(engine, engine.plugins["customer_service"].conversations())
+    problems = "\n".join(f"{f.conversation} #{f.turn}: {f.problems}" for f in report.failures)
+    assert report.intent_accuracy >= 0.85, problems
+    assert report.slot_accuracy >= 0.9, problems
+    assert report.contains_pass_rate >= 0.85, problems
+    assert report.handoff_precision >= 0.8 and report.handoff_recall >= 0.8, problems
+    assert report.answer_f1 >= 0.6 and report.source_accuracy >= 0.7, problems
+
+
+def test_cancel_with_confirmation_writes_the_order_and_angry_handoff_writes_a_masked_ticket(trained_settings):
+    with scratch_engine(trained_settings, "customer_service") as engine:
+        assert engine.handle("where is my order?", "s1").intent == "order_status"
+        assert "10007" in engine.handle("10007", "s1").text
+        confirm = engine.handle("actually I want to cancel it", "s1")
+        assert "Cancel order 10007" in confirm.text
+        orders = engine.plugins["customer_service"].orders
+        assert orders.get("10007").status == "processing"
+        engine.handle("yes", "s1")
+        assert orders.get("10007").status == "cancelled"
+
+        engine.handle("my card 4111 1111 1111 1111 was charged twice, email me at ann@example.com", "s2")
+        reply = engine.handle("I want to talk to a real person now", "s2")
+        assert reply.handoff and reply.parts[0].kind == "ticket"
+        ticket_id = reply.parts[0].data["id"]
+        stored = json.loads((engine.settings.plugin_dir("customer_service") / "tickets" / f"{ticket_id}.json").read_text())
+        raw = json.dumps(stored)
+        assert "ann@example.com" not in raw and "4111 1111" not in raw and "[card ending 1111]" in raw
+
+
+def test_policy_question_is_quoted_with_its_source(trained_settings):
+    engine = DialogEngine(trained_settings)
+    reply = engine.handle("how long is a password reset link valid?", "s3")
+    evidence = reply.evidence[0]
+    assert evidence.source == "password-reset.md" and "60 minutes" in evidence.answer
+    assert evidence.answer in reply.text and "password-reset.md" in reply.text
