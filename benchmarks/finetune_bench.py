@@ -143,7 +143,7 @@ def progress_printer(name: str):
 def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dict:
     overrides = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "seed")}
     defaults = {"pooling": args.pooling, "label_smoothing": args.label_smoothing, "lr_scheduler": args.lr_scheduler,
-                "patience": args.patience, "warmup_ratio": args.warmup_ratio, "validation_fraction": args.validation_fraction,
+                "patience": args.patience, "warmup_ratio": args.warmup_ratio, "group_by_length": not args.no_group_by_length, "validation_fraction": args.validation_fraction,
                 "out_of_scope_label": OOS}
     config = build_config(name, "sequence-classification", defaults, overrides)
     train_rows = limited(data["train"], args.limit, args.seed)
@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lr-scheduler", default="linear", choices=["linear", "cosine", "constant_with_warmup"])
     parser.add_argument("--warmup-ratio", type=float, default=0.1)
     parser.add_argument("--patience", type=int, default=2)
+    parser.add_argument("--no-group-by-length", action="store_true", help="random batches instead of length-grouped ones")
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     parser.add_argument("--test-fraction", type=float, default=0.2, help="Banking77 share held out as the test set")
     parser.add_argument("--ensemble-weight", type=float, default=0.5, help="weight of the fine-tuned model in the ensemble")

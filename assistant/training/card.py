@@ -30,7 +30,8 @@ TRANSFORMERS_NOTE = (
     "Trained with transformers' `Trainer` (5.x API): `Trainer(processing_class=tokenizer, ...)` (the old "
     "`tokenizer=` argument is gone), `TrainingArguments(eval_strategy=\"epoch\", save_strategy=\"epoch\", "
     "load_best_model_at_end=True, metric_for_best_model=<primary metric>, warmup_steps=<ratio as a float < 1>, "
-    "label_smoothing_factor=..., restore_callback_states_from_checkpoint=True, report_to=\"none\")`, "
+    "label_smoothing_factor=..., train_sampling_strategy=\"group_by_length\", "
+    "restore_callback_states_from_checkpoint=True, report_to=\"none\")`, "
     "`EarlyStoppingCallback`, and `get_last_checkpoint` + `train(resume_from_checkpoint=...)` for resuming."
 )
 
@@ -69,7 +70,7 @@ def write_model_card(folder: Path, manifest: Manifest, report: dict, data: dict)
         "| --- | --- |",
     ]
     shown = ("epochs", "lr", "batch_size", "max_length", "seed", "weight_decay", "warmup_ratio", "label_smoothing",
-             "patience", "lr_scheduler", "pooling", "out_of_scope_label", "doc_stride", "max_answer_tokens",
+             "patience", "lr_scheduler", "group_by_length", "pooling", "out_of_scope_label", "doc_stride", "max_answer_tokens",
              "steps", "epochs_run", "best_step", "resumed_from_step", "wall_time_s", "quantized_from")
     skipped = CLASSIFICATION_ONLY if manifest.task == "extractive-qa" else QA_ONLY
     lines += [f"| {key} | {training[key]} |" for key in shown if key in training and key not in skipped]

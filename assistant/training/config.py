@@ -33,6 +33,8 @@ class TrainConfig:
     #: QA: longest answer, in tokens.
     max_answer_tokens: int = 30
     lr_scheduler: str = "linear"
+    #: Batch examples of similar length together (less padding, faster on CPU); order stays random.
+    group_by_length: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -122,3 +122,22 @@ def test_eval_errors_name_the_fix(installed, tmp_path):
     assert no_conversations.exit_code == 1 and "ships no scripted conversations" in no_conversations.output
     untrained = run("eval", "--plugin", "cli_tiny", "--data", str(installed / "intents.csv"), "--data-dir", str(tmp_path / "d"))
     assert untrained.exit_code == 1 and "assistant finetune --plugin cli_tiny" in " ".join(untrained.output.split())
+
+
+def test_eval_retrieval_scores_the_plugin_store(installed, tmp_path):
+    import knowledge
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "returns.md").write_text("Items can be returned within 30 days of delivery for a full refund.\n")
+    (docs / "shipping.md").write_text("Standard shipping takes five business days; express arrives next day.\n")
+    data_dir = tmp_path / "d"
+    knowledge.ingest_path(knowledge.open_store(data_dir / "stores" / "cli_tiny"), docs, plugin="cli_tiny")
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"query": "how many days to return an item", "relevant": ["returns.md"]}\n')
+    result = run("eval", "retrieval", "--plugin", "cli_tiny", "--queries", str(queries), "--data-dir", str(data_dir))
+    assert result.exit_code == 0, result.output
+    header, *rows = result.output.strip().splitlines()
+    assert header.split() == ["mode", "recall@1", "recall@3", "recall@5", "recall@10", "mrr"]
+    assert {row.split()[0] for row in rows} >= {"dense", "hybrid"}
+    assert all(float(row.split()[-2]) == 1.0 for row in rows)  # with two documents the right one is in the top 10

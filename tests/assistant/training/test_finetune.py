@@ -210,3 +210,14 @@ def test_training_the_whole_plugin_ingests_its_knowledge_sources(settings, tiny_
     (docs / "shipping.md").write_text("Standard shipping takes 5 business days.\n")
     finetune_plugin(plugin, settings, model="intent", base_model=tiny_bert_path)
     assert store.count({"source": "shipping.md"}) == 0
+
+
+def test_eval_report_for_a_qa_file(quantized_run, tmp_path):
+    from assistant.training.report import evaluate_active
+
+    settings, plugin, _, _ = quantized_run
+    outcome = evaluate_active(plugin, settings, write_squad(tmp_path / "qa.json"), out=tmp_path / "report")
+    assert [p.name for p in outcome.files] == ["report.txt", "report.json"]  # no confusion matrix for QA
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert saved["model"] == {**saved["model"], "model": "answers", "version": "v0002", "quantized": True}
+    assert saved["examples"] == 18 and 0 <= saved["f1"] <= 1 and "exact match" in outcome.text
