@@ -42,7 +42,6 @@ REQUIRED_MESSAGES = (
     "default_lead",
     "document_passage",
     "not_confident",
-    "no_pending",
 )
 
 

@@ -1,0 +1,37 @@
+"""The answer templates load, fill in values, and a broken file is refused with a reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.errors import DataFormatError
+from plugins.customer_service.plugin import DATA
+from plugins.customer_service.templates import Templates
+
+
+def test_bundled_templates_fill_their_placeholders():
+    templates = Templates.load(DATA / "templates.json")
+    assert templates.message("unknown_order", order_number="10099").startswith("I can't find an order with the number 10099")
+    assert templates.has_message("status", "shipped") and not templates.has_message("status", "lost")
+    with pytest.raises(KeyError):
+        templates.message("unknown_order")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda d: d["messages"].pop("handoff"), "lacks handoff"),
+        (lambda d: d.pop("intents"), "'intents'"),
+        (lambda d: d["intents"].update(return_item="hi"), "both templated and document-answered"),
+        (lambda d: d["document_intents"]["warranty"].pop("lead"), "malformed"),
+    ],
+)
+def test_broken_templates_are_refused(tmp_path, change, reason):
+    data = json.loads((DATA / "templates.json").read_text(encoding="utf-8"))
+    change(data)
+    path = tmp_path / "templates.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(DataFormatError, match=reason):
+        Templates.load(path)
