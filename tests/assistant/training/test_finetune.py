@@ -221,3 +221,17 @@ def test_eval_report_for_a_qa_file(quantized_run, tmp_path):
     saved = json.loads((tmp_path / "report" / "report.json").read_text())
     assert saved["model"] == {**saved["model"], "model": "answers", "version": "v0002", "quantized": True}
     assert saved["examples"] == 18 and 0 <= saved["f1"] <= 1 and "exact match" in outcome.text
+
+
+def test_pair_classification_trains_and_predicts_on_pairs(settings, tiny_bert_path, tmp_path):
+    answers = {"card_arrival": "Cards arrive within a week.", "exchange_rate": "Rates update daily.", "top_up": "Top up by bank transfer."}
+    rows = [(text, answers[other], "relevant" if other == label else "irrelevant") for text, label in intent_rows() for other in answers]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "text_pair": p, "label": lab}) + "\n" for t, p, lab in rows))
+    spec = ModelSpec("ranker", "pair-classification", path, defaults={**FAST, "epochs": 1, "max_length": 32})
+    (result,) = finetune_plugin(make_plugin(settings, [spec]), settings, base_model=tiny_bert_path)
+    ranker = TextClassifier.load(result.path)
+    assert ranker.labels == ["irrelevant", "relevant"] and ranker.manifest.task == "pair-classification"
+    found = ranker.predict(["where is my card"] * 3, pairs=list(answers.values()))
+    assert len(found) == 3 and all(p.label in ranker.labels for p in found)
+    assert result.metrics["examples"] == len(rows) // 4
