@@ -47,6 +47,7 @@ class FinetuneResult:
     resumed_from_step: int | None = None
     #: With ``quantize``: full_version, metric_change, full_ms_per_text, int8_ms_per_text, speedup.
     quantization: dict | None = None
+    #: Other versions this run wrote (the full-precision one when ``quantize``).
     extra_versions: list[str] = field(default_factory=list)
 
 
@@ -96,14 +97,16 @@ def finetune_plugin(
     base = resolve_base_model(base_model, settings)
     registry = ModelRegistry(settings.models_dir)
     overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length, "seed": seed}
-    results = []
-    for spec in specs:
-        config = build_config(spec.name, spec.task, spec.defaults, overrides)
+    configs = [build_config(spec.name, spec.task, spec.defaults, overrides) for spec in specs]
+    for spec in specs:  # every declaration is checked before any training time is spent
         check_primary_metric(spec.name, spec.task, spec.primary_metric)
-        results.append(
-            finetune_spec(plugin.name, spec, data or Path(spec.data), base, config, registry,
-                          force=force, quantize=quantize, resume=resume, on_progress=on_progress)
-        )
+    results = []
+    for spec, config in zip(specs, configs):
+        with quiet_transformers():
+            results.append(
+                finetune_spec(plugin.name, spec, data or Path(spec.data), base, config, registry,
+                              force=force, quantize=quantize, resume=resume, on_progress=on_progress)
+            )
     if model is None and data is None:
         ingest_knowledge(plugin, settings, on_progress)
     return results
@@ -122,11 +125,7 @@ def finetune_spec(
     resume: bool = True,
     on_progress: Callable[[dict], None] | None = None,
 ) -> FinetuneResult:
-    with quiet_transformers():
-        return _finetune_spec(plugin, spec, data, base_model, config, registry, force, quantize, resume, on_progress)
-
-
-def _finetune_spec(plugin, spec, data, base_model, config, registry, force, quantize, resume, on_progress) -> FinetuneResult:
+    """Train one model into a new version and gate it (see the module docstring)."""
     started = time.perf_counter()
     data = Path(data)
     data_info = {"path": str(data), "sha256": file_sha256(data) if data.is_file() else None}
