@@ -134,3 +134,4 @@ def build_chat_tab(engine: DialogEngine) -> None:
         )
     chatbot.like(vote, [state], [state])
     clear.click(lambda: ([], new_chat_state()), None, [chatbot, state], queue=False)
+    chatbot.clear(new_chat_state, None, [state], queue=False)  # the chatbot's own trash button

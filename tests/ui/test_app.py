@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+
 import gradio as gr
+import httpx
 import pytest
 
 from assistant.contract import PluginContext
@@ -10,7 +13,7 @@ from assistant.engine import DialogEngine
 from assistant.errors import UILoginConfigError
 from assistant.models.registry import ModelRegistry
 from tests.ui.showcase_plugin import ShowcasePlugin
-from ui.app import PASSWORD_ENV, USERNAME_ENV, build_app, ui_credentials
+from ui.app import PASSWORD_ENV, USERNAME_ENV, build_app, launch, ui_credentials
 
 
 class CountingPlugin(ShowcasePlugin):
@@ -56,3 +59,21 @@ def test_half_configured_login_is_refused(settings, monkeypatch):
     monkeypatch.setenv(USERNAME_ENV, "ada")
     with pytest.raises(UILoginConfigError, match=PASSWORD_ENV):
         ui_credentials(settings)
+
+
+def test_launched_app_requires_the_configured_login(settings):
+    context = PluginContext(settings=settings, models=ModelRegistry(settings.models_dir))
+    engine = DialogEngine(settings, plugins={"showcase": ShowcasePlugin(context)})
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo = launch(engine, port=port, auth=("ada", "s3cret"), block=False)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        with httpx.Client() as client:
+            assert client.get(url + "config").status_code == 401
+            assert client.post(url + "login", data={"username": "ada", "password": "wrong"}).status_code == 400
+            assert client.post(url + "login", data={"username": "ada", "password": "s3cret"}).status_code == 200
+            assert client.get(url + "config").status_code == 200
+    finally:
+        demo.close()
