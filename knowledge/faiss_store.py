@@ -51,7 +51,7 @@ from assistant.errors import StoreError
 from knowledge.documents import Document, Hit
 from knowledge.embedding import Embedder, model_name, resolve_model_path
 from knowledge.fusion import reciprocal_rank_fusion
-from knowledge.indexes import APPROXIMATE, FLAT, INDEX_KINDS, IndexConfig, build_index, needs_retraining, search_index
+from knowledge.indexes import APPROXIMATE, FLAT, INDEX_KINDS, IndexConfig, build_index, ivf_nprobe, needs_retraining, search_index
 from knowledge.lexical import Bm25Index
 from knowledge.protocol import SEARCH_MODES
 
@@ -290,7 +290,10 @@ class FaissStore:
                 and not writer.rebuild
                 and not needs_retraining(previous, count)
             ):
-                index, config = faiss.clone_index(base.index), previous
+                index = faiss.clone_index(base.index)
+                if previous.kind == APPROXIMATE:  # keep the scanned share in step with the store's size
+                    previous.nprobe = ivf_nprobe(previous.nlist, count)
+                config = previous
                 if writer.removed:
                     index.remove_ids(np.array(sorted(writer.removed), dtype=np.int64))
                 if writer.added:

@@ -13,7 +13,7 @@ from assistant.errors import StoreError
 from knowledge import Document, FaissStore, open_store
 from knowledge.embedding import BUNDLED_MODEL
 from knowledge.faiss_store import CURRENT, MANIFEST, _key, _snapshots
-from knowledge.indexes import APPROXIMATE, FLAT, build_index, ivf_lists, search_index
+from knowledge.indexes import APPROXIMATE, FLAT, build_index, ivf_lists, ivf_nprobe, search_index
 from tests.knowledge.conformance import PASSAGES, KnowledgeStoreConformance, documents
 
 
@@ -173,6 +173,7 @@ def test_approximate_index_retrains_its_lists_as_the_store_grows(tmp_path):
     store.upsert([Document(id=f"v{i}", text=f"vector {i}", embedding=vectors[i]) for i in range(100, 800)])
     index = store.manifest["index"]
     assert index["trained_on"] == 800 and index["nlist"] == ivf_lists(800) > ivf_lists(40)
+    assert index["nprobe"] == ivf_nprobe(index["nlist"], 800)
     assert store._snapshot().index.ntotal == 800 == store.count()
 
 
@@ -181,8 +182,8 @@ def test_approximate_index_recall_against_exact_search():
     queries = clustered(100, clusters=40, seed=2)
     ids = np.arange(4000)
     exact, exact_config = build_index(FLAT, vectors, ids)
-    approximate, config = build_index(APPROXIMATE, vectors, ids)
-    assert config.nlist == ivf_lists(4000) and 1 < config.nprobe < config.nlist
+    approximate, config = build_index(APPROXIMATE, vectors, ids, nprobe=16)
+    assert config.nlist == ivf_lists(4000) and config.nprobe == 16 < config.nlist
     _, truth = search_index(exact, exact_config, queries, 10)
     _, found = search_index(approximate, config, queries, 10)
     recall = np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found)])
