@@ -93,7 +93,8 @@ def launch(
         server_port=port,
         auth=auth,
         auth_message="Log in to the assistant." if auth else None,
-        # Gradio refuses bigger uploads itself; the knowledge tab explains the limit per file.
+        # Gradio's own hard cap, above the per-file limit, so a file just over the limit
+        # reaches the knowledge tab and gets its message that says how to fix it.
         max_file_size=f"{max_upload_mb * 2:g}mb",
         prevent_thread_lock=not block,
         share=False,
