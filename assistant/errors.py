@@ -120,7 +120,7 @@ class UILoginConfigError(AssistantError):
     def __init__(self, missing: str):
         super().__init__(
             f"UI login is half configured: {missing} is not set. Set both ASSISTANT_UI_USERNAME and "
-            "ASSISTANT_UI_PASSWORD (or `username` and `password` under [ui] in config.toml), or neither."
+            "ASSISTANT_UI_PASSWORD (or username and password in the ui table of config.toml), or neither."
         )
 
 
