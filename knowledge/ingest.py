@@ -93,8 +93,9 @@ def ingest_path(
     """Ingest a file or a folder (recursively; hidden entries ignored) into ``store`` for ``plugin``.
 
     ``on_progress(done, total, source)`` is called after each batch of passages is embedded;
-    ``done`` and ``total`` count the passages this run embeds (unchanged and failed files are
-    not embedded, so a run that only skips files never calls it). ``show_progress`` draws a
+    ``done`` and ``total`` count the passages this run embeds and ``source`` names the file of
+    the batch's last passage (unchanged and failed files are not embedded, so a run that only
+    skips files never calls it). ``show_progress`` draws a
     progress bar on the terminal.
     """
     if chunk_size < 50 or not 0 <= overlap < chunk_size // 2:
@@ -128,26 +129,23 @@ def ingest_path(
             replacing.add(source)
         pending.append(parsed)
 
-    total = sum(len(parsed.documents) for parsed in pending)
-    bar = _ProgressBar(total) if show_progress and total else nullcontext()
-    done = 0
+    documents = [document for parsed in pending for document in parsed.documents]
+    bar = _ProgressBar(len(documents)) if show_progress and documents else nullcontext()
     with bar as progress, store.transaction() as writer:
-        for parsed in pending:
-            if parsed.source in replacing:
-                writer.delete(store.ids({"source": parsed.source}))
-            for offset in range(0, len(parsed.documents), EMBED_BATCH):
-                batch = parsed.documents[offset : offset + EMBED_BATCH]
-                writer.upsert(batch)
-                done += len(batch)
-                if on_progress is not None:
-                    on_progress(done, total, parsed.source)
-                if progress is not None:
-                    progress[0].update(progress[1], completed=done, description=parsed.source)
-            summary.chunks += len(parsed.documents)
-            if parsed.source in replacing:
-                summary.replaced += 1
-            else:
-                summary.added += 1
+        for source in replacing:
+            writer.delete(store.ids({"source": source}))
+        # Batches span files, so folders of small files still embed in full batches.
+        for offset in range(0, len(documents), EMBED_BATCH):
+            batch = documents[offset : offset + EMBED_BATCH]
+            writer.upsert(batch)
+            done = offset + len(batch)
+            if on_progress is not None:
+                on_progress(done, len(documents), batch[-1].source)
+            if progress is not None:
+                progress[0].update(progress[1], completed=done, description=batch[-1].source)
+    summary.chunks = len(documents)
+    summary.replaced = len(replacing)
+    summary.added = len(pending) - len(replacing)
     summary.seconds = time.perf_counter() - started
     return summary
 
