@@ -101,3 +101,10 @@ FLOW_CUES = {
 def mentions_flow(flow: str, text: str) -> bool:
     """Whether ``text`` has a word typical of starting ``flow``; guards switching flows on intent alone."""
     return bool(FLOW_CUES[flow].search(text))
+
+
+def is_shouting(text: str) -> bool:
+    """Mostly capital letters over several words. The uncased tokenizer of the emotion model
+    lowercases everything, so this is the one anger cue it cannot see."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return len(text.split()) >= 3 and len(letters) >= 10 and sum(ch.isupper() for ch in letters) / len(letters) >= 0.7

@@ -332,6 +332,10 @@ class Dialogue:
         flow = u.intent if u.intent in FLOWS else None
         if flow is None and u.intent is None and u.order_numbers:
             flow = "order_status"  # a bare order number: the most common reason to send one
+        if u.intent in YES_NO_INTENTS:
+            # Nothing awaits a yes/no, so "ok, cancel it" (read as deny, like "cancel that") is a
+            # request; the flow confirms before it changes anything.
+            flow = next((f for f in ("cancel_order", "change_address") if mentions_flow(f, u.text)), None)
         if flow:
             earlier, earlier_address = state.get("pending"), slots.get("new_address")
             outcome = self._start(flow, u, state, slots)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from assistant.contract import ModelSpec, Plugin, Reply, RichPart, RoutingScore, Session, Turn
 from assistant.errors import StoreError
+from plugins.customer_service.cues import is_shouting
 from plugins.customer_service.dialogue import Dialogue, DocumentAnswer, Understanding
 from plugins.customer_service.tickets import create_ticket, masked_transcript
 
@@ -32,7 +33,7 @@ ANGRY_CONFIDENCE = 0.6
 #: rarely get the model's abstain, because the bundled data has no out-of-scope examples).
 MIN_INTENT_CONFIDENCE = 0.5
 #: Calibrated probability of "angry" needed before the assistant apologises and offers a person.
-MIN_ANGRY_CONFIDENCE = 0.7
+MIN_ANGRY_CONFIDENCE = 0.9
 ANNOTATION = "customer_service"
 
 
@@ -81,7 +82,7 @@ class CustomerServicePlugin(Plugin):
                 DATA / "emotion.csv",
                 description="Whether the customer is angry (neutral/angry), to offer a person.",
                 primary_metric="accuracy",
-                defaults={"epochs": 6, "lr": 1e-4, "batch_size": 32, "max_length": 64},
+                defaults={"epochs": 5, "lr": 1e-4, "batch_size": 32, "max_length": 64},
             ),
             ModelSpec(
                 "qa",
@@ -89,7 +90,7 @@ class CustomerServicePlugin(Plugin):
                 DATA / "qa.json",
                 description="Extracts the answer span from a help-page passage.",
                 primary_metric="f1",
-                defaults={"epochs": 3, "lr": 1e-4, "batch_size": 16, "max_length": 256, "doc_stride": 96},
+                defaults={"epochs": 4, "lr": 1e-4, "batch_size": 16, "max_length": 256, "doc_stride": 96},
             ),
         ]
 
@@ -141,7 +142,8 @@ class CustomerServicePlugin(Plugin):
         notes = self._notes(turn)
         if "angry" not in notes:
             prediction = self.emotion_model.get().predict([turn.text])[0]
-            notes["angry"] = prediction.label == ANGRY and prediction.confidence >= MIN_ANGRY_CONFIDENCE
+            angry = prediction.label == ANGRY and prediction.confidence >= MIN_ANGRY_CONFIDENCE
+            notes["angry"] = angry or is_shouting(turn.text)
         return notes["angry"]
 
     def _dialogue(self, notes: dict) -> Dialogue:

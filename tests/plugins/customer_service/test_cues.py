@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.customer_service.cues import find_address, find_order_numbers, mentions_flow, plain_yes_no
+from plugins.customer_service.cues import find_address, find_order_numbers, is_shouting, mentions_flow, plain_yes_no
 
 
 @pytest.mark.parametrize(
@@ -76,3 +76,10 @@ def test_flow_cues():
 def test_a_request_mentioning_an_address_is_not_itself_an_address():
     assert find_address("change the address of order 10036 to 15 Front Street West", expecting=True) is None
     assert find_address("Flat 2, 10 Downing Street, London", expecting=True)[0] == "Flat 2, 10 Downing Street, London"
+
+
+def test_shouting():
+    assert is_shouting("WHERE IS MY REFUND, IT HAS BEEN THREE WEEKS")
+    assert not is_shouting("where is my refund, it has been three weeks")
+    assert not is_shouting("OK")
+    assert not is_shouting("I ordered the USB-C hub from NW")

@@ -241,3 +241,11 @@ def test_no_words_win_over_a_contradicting_model(chat, orders):
     assert "yes or no" in unclear.text and orders.get("10012").status == "processing"
     chat.say("no problem, go ahead", "affirm")
     assert orders.get("10012").status == "cancelled"
+
+
+def test_a_request_read_as_yes_or_no_starts_its_flow_when_nothing_was_asked(chat, orders):
+    chat.say("what's the status of order 10036?", "order_status")
+    confirm = chat.say("ok please cancel it", "deny")  # "cancel that" is deny data; nothing is pending here
+    assert "Cancel order 10036" in confirm.text
+    chat.say("hmm no, leave it", "deny")
+    assert orders.get("10036").status == "processing"

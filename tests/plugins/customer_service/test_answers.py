@@ -1,0 +1,115 @@
+"""Answering from documents: when to quote a span, when to show a passage, when to say "not sure".
+
+The store and the reader are replaced by fixed results here, so each rule is tested on its
+own; the slow end-to-end test runs the real ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from assistant.models.qa import AnswerSpan
+from knowledge.documents import Hit
+from plugins.customer_service.answers import DocumentAnswerer, Retrieval, opening, quote_around
+from plugins.customer_service.plugin import DATA
+from plugins.customer_service.templates import Templates
+
+RETURNS = "## Return window\n\nYou can return most items within **30 days** of delivery. Final Sale items can't be returned."
+RATES = "| Option | Time | Cost |\n| --- | --- | --- |\n| Express | 1–2 business days | $14.99 |"
+
+
+def hit(text, source, score=0.03):
+    return Hit(doc_id=f"{source}#0", text=text, score=score, source=source, start=100, end=100 + len(text), metadata={})
+
+
+class FixedStore:
+    def __init__(self, hits, similarity):
+        self.hits, self.similarity = hits, similarity
+
+    def search(self, query, k=5, mode="hybrid", filters=None):
+        if mode == "dense":
+            return [Hit("x", "x", self.similarity, "x", 0, 1)]
+        return self.hits[:k]
+
+
+@dataclass
+class FixedReader:
+    spans: list
+    abstain_threshold: float = 0.5
+
+    def extract(self, question, passages, top_k=3):
+        return self.spans[:top_k]
+
+
+class Active:
+    def __init__(self, model):
+        self.model = model
+
+    def get(self):
+        return self.model
+
+
+def answerer(hits, similarity, spans):
+    return DocumentAnswerer(FixedStore(hits, similarity), Active(FixedReader(spans)), Templates.load(DATA / "templates.json"))
+
+
+def span_of(text, needle, passage, score):
+    start = text.index(needle)
+    return AnswerSpan(passage, start, start + len(needle), needle, score)
+
+
+def test_confident_span_is_quoted_with_offsets_and_cited():
+    hits = [hit(RATES, "shipping-rates.md"), hit(RETURNS, "returns-policy.md")]
+    found = answerer(hits, 0.6, [span_of(RETURNS, "30 days", 1, 0.8)]).answer("how long to return?", None)
+    assert found.exact and found.confidence == 0.8
+    evidence = found.evidence[0]
+    assert evidence.source == "returns-policy.md" and evidence.answer == "30 days"
+    assert (evidence.source_start, evidence.source_end) == (100, 100 + len(RETURNS))
+    assert [e.source for e in found.evidence[1:]] == ["shipping-rates.md"] and found.evidence[1].answer is None
+    assert '"You can return most items within 30 days of delivery."' in found.text
+    assert "returns-policy.md" in found.text and found.text.startswith("According to our help pages:")
+
+
+def test_intent_lead_and_table_rows_read_as_text():
+    hits = [hit(RATES, "shipping-rates.md")]
+    found = answerer(hits, 0.6, [span_of(RATES, "$14.99", 0, 0.9)]).answer("express cost?", "shipping_info")
+    assert found.text.startswith('About shipping: "Express, 1–2 business days, $14.99"')
+
+
+def test_unrelated_question_gets_no_answer_even_with_a_confident_intent():
+    hits = [hit(RETURNS, "returns-policy.md")]
+    assert answerer(hits, 0.2, [span_of(RETURNS, "30 days", 0, 0.9)]).answer("capital of France?", "shipping_info") is None
+
+
+def test_weak_span_counts_only_from_the_intents_own_page():
+    hits = [hit(RATES, "shipping-rates.md"), hit(RETURNS, "returns-policy.md")]
+    weak = [span_of(RATES, "$14.99", 0, 0.3), span_of(RETURNS, "30 days", 1, 0.3)]
+    found = answerer(hits, 0.6, weak).answer("how long to return?", "return_item")
+    assert found.exact and found.evidence[0].answer == "30 days"
+    # the same weak spans without a recognised intent are not enough
+    assert not answerer(hits, 0.6, weak).answer("how long to return?", None).exact
+
+
+@pytest.mark.parametrize(("intent", "similarity", "shows_passage"), [("return_item", 0.4, True), (None, 0.5, True), (None, 0.4, False)])
+def test_without_a_span_a_relevant_passage_is_shown_but_not_as_an_answer(intent, similarity, shows_passage):
+    hits = [hit(RETURNS, "returns-policy.md")]
+    found = answerer(hits, similarity, []).answer("returns?", intent)
+    if not shows_passage:
+        assert found is None
+        return
+    assert not found.exact and found.evidence[0].answer is None
+    assert "couldn't find an exact answer" in found.text and "You can return most items" in found.text
+
+
+def test_quotes_are_sentences_without_markdown():
+    start = RETURNS.index("30 days")
+    assert quote_around(RETURNS, start, start + 7) == "You can return most items within 30 days of delivery."
+    assert opening(RETURNS) == "You can return most items within 30 days of delivery. Final Sale items can't be returned."
+
+
+def test_retrieval_confidence_maps_similarity_to_routing_scale():
+    assert Retrieval([], 0.1).confidence == 0.0
+    assert Retrieval([], 0.9).confidence == 1.0
+    assert 0 < Retrieval([], 0.4).confidence < 1
