@@ -4,6 +4,7 @@ in the process (the plugin, the trainer and the UI all open the same stores)."""
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from assistant.errors import StoreError
 
 #: How a manifest names the bundled all-MiniLM-L6-v2, so a store survives moving the virtualenv.
 BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+
+#: Queries whose embeddings each Embedder keeps (see Embedder.embed_query).
+QUERY_CACHE = 256
 
 _models: dict[str, object] = {}
 _lock = threading.Lock()
@@ -45,6 +49,23 @@ class Embedder:
         self.model = _load(name)
         get_dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dimension = int(get_dimension())
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query as a (1, dimension) array. The last QUERY_CACHE queries are remembered: a
+        plugin often searches the same question twice (hybrid for passages, dense for a
+        similarity gate) and the embedding is most of a search's cost."""
+        with self._recent_lock:
+            if text in self._recent:
+                self._recent.move_to_end(text)
+                return self._recent[text]
+        vector = self.embed([text])
+        with self._recent_lock:
+            self._recent[text] = vector
+            while len(self._recent) > QUERY_CACHE:
+                self._recent.popitem(last=False)
+        return vector
 
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:

@@ -191,7 +191,7 @@ class FaissStore:
         depth = max(k, HYBRID_CANDIDATES) if mode == "hybrid" else k
         rankings: list[list[tuple[int, float]]] = []
         if mode in ("dense", "hybrid"):
-            vector = self._get_embedder(snapshot).embed([query])
+            vector = self._get_embedder(snapshot).embed_query(query)
             rankings.append(self._dense(snapshot, vector, depth, allowed, filters))
         if mode in ("bm25", "hybrid"):
             rankings.append(snapshot.bm25.search(query, depth, allowed))

@@ -233,3 +233,15 @@ def test_loaded_snapshots_are_shared_per_folder(tmp_path):
     open_store(tmp_path / "s").upsert(documents(["refunds"]))
     a, b = FaissStore(tmp_path / "s"), FaissStore(tmp_path / "s")
     assert a._snapshot() is b._snapshot() is _snapshots[_key(tmp_path / "s")]
+
+
+def test_repeated_queries_reuse_their_embedding(tmp_path):
+    store = open_store(tmp_path / "s")
+    store.upsert(documents(["refunds", "payment"]))
+    embedder = store._get_embedder(store._snapshot())
+    first = store.search("can I pay with PayPal", k=1, mode="dense")
+    cached = embedder._recent["can I pay with PayPal"]
+    again = store.search("can I pay with PayPal", k=1, mode="hybrid")
+    assert embedder._recent["can I pay with PayPal"] is cached
+    assert first[0].doc_id == again[0].doc_id == "payment"
+    np.testing.assert_allclose(cached, embedder.embed(["can I pay with PayPal"]), atol=1e-5)
