@@ -33,12 +33,18 @@ MIN_SIMILARITY = 0.35
 #: Without an intent, the most relevant passage is shown (as "not an exact answer") from this similarity on.
 PASSAGE_SIMILARITY = 0.45
 CANDIDATE_SPANS = 10
+#: How much likelier a span from another page must be to beat one from the intent's own page.
+INTENT_PAGE_BOOST = 2.0
 #: A span from the recognised intent's own page needs this fraction of the abstain threshold.
 CORROBORATED_FACTOR = 0.5
 PASSAGES = 5
 MAX_QUOTE_CHARS = 320
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_STOPWORDS = frozenset(
+    "a an the i me my you your we our it its is are was be do does did can could how what when where which who "
+    "why to of in on for with and or if at by from this that there have has long much many".split()
+)
 _MARKUP = re.compile(r"\*\*|__|`|^#+\s*|^\s*(?:[-*]|\d+\.)\s+", re.MULTILINE)
 
 
@@ -70,12 +76,21 @@ def quote_around(text: str, start: int, end: int) -> str:
     return " ".join(sentence.split())
 
 
-def opening(text: str) -> str:
-    """The first sentences of a passage, headings left out, cut at about ``MAX_QUOTE_CHARS``."""
+def _stems(text: str) -> set[str]:
+    return {word[:4] for word in re.findall(r"[a-z0-9$]+", text.lower()) if word not in _STOPWORDS}
+
+
+def excerpt(text: str, question: str) -> str:
+    """The sentences of a passage that share the most words with ``question`` (from the best one on,
+    headings left out, cut at about ``MAX_QUOTE_CHARS``); the passage's start when none do."""
     body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(("#", "|")))
     sentences = [s for s in _SENTENCE_END.split(body) if s.strip()]
+    if not sentences:
+        return ""
+    wanted = _stems(question)
+    first = max(range(len(sentences)), key=lambda i: len(_stems(sentences[i]) & wanted))
     taken: list[str] = []
-    for sentence in sentences:
+    for sentence in sentences[first:]:
         if taken and len(" ".join(taken)) + len(sentence) > MAX_QUOTE_CHARS:
             break
         taken.append(sentence)
@@ -117,22 +132,20 @@ class DocumentAnswerer:
         threshold = reader.abstain_threshold
         hits = retrieval.hits
         spans = reader.extract(question, [hit.text for hit in hits], top_k=CANDIDATE_SPANS)
-        best = next((span for span in spans if span.score >= threshold), None)
-        if best is None and spec is not None:
-            # Intent and retrieval agree on the page: a weaker span from that page is good enough.
-            best = next(
-                (
-                    span
-                    for span in spans
-                    if PurePath(hits[span.passage_index].source).name == spec.document
-                    and span.score >= threshold * CORROBORATED_FACTOR
-                ),
-                None,
-            )
+
+        def on_intent_page(span) -> bool:
+            return spec is not None and PurePath(hits[span.passage_index].source).name == spec.document
+
+        # A span from the recognised intent's own page needs only part of the threshold (intent and
+        # retrieval corroborate each other) and outranks a somewhat likelier span from another page.
+        accepted = [
+            span for span in spans if span.score >= threshold * (CORROBORATED_FACTOR if on_intent_page(span) else 1.0)
+        ]
+        best = max(accepted, key=lambda span: span.score * (INTENT_PAGE_BOOST if on_intent_page(span) else 1.0), default=None)
         if best is not None:
             return self._quoted(hits, best, spec)
         if spec is not None or retrieval.similarity >= PASSAGE_SIMILARITY:
-            return self._passage(hits[0])
+            return self._passage(hits[0], question)
         return None
 
     def _title(self, hit) -> str:
@@ -164,10 +177,10 @@ class DocumentAnswerer:
         )
         return DocumentAnswer(text=text, evidence=[evidence, *others], confidence=span.score)
 
-    def _passage(self, hit) -> DocumentAnswer:
+    def _passage(self, hit, question: str) -> DocumentAnswer:
         """No exact answer: show the most relevant passage, say so, and let the dialogue offer a person."""
         evidence = Evidence(doc_id=hit.doc_id, source=hit.source, text=hit.text, score=hit.score, source_start=hit.start, source_end=hit.end)
         text = self.templates.message(
-            "document_passage", passage=opening(hit.text), title=self._title(hit), file=PurePath(hit.source).name
+            "document_passage", passage=excerpt(hit.text, question), title=self._title(hit), file=PurePath(hit.source).name
         )
         return DocumentAnswer(text=text, evidence=[evidence], confidence=0.0, exact=False)

@@ -74,7 +74,7 @@ class CustomerServicePlugin(Plugin):
                 DATA / "intents.csv",
                 description="What the customer wants (31 store intents, including affirm/deny for confirmations).",
                 primary_metric="accuracy",
-                defaults={"epochs": 8, "lr": 1e-4, "batch_size": 32, "max_length": 48},
+                defaults={"epochs": 8, "lr": 1e-4, "batch_size": 32, "max_length": 48, "patience": 0},
             ),
             ModelSpec(
                 "emotion",
@@ -82,7 +82,7 @@ class CustomerServicePlugin(Plugin):
                 DATA / "emotion.csv",
                 description="Whether the customer is angry (neutral/angry), to offer a person.",
                 primary_metric="accuracy",
-                defaults={"epochs": 5, "lr": 1e-4, "batch_size": 32, "max_length": 64},
+                defaults={"epochs": 4, "lr": 1e-4, "batch_size": 32, "max_length": 64},
             ),
             ModelSpec(
                 "qa",
@@ -90,7 +90,7 @@ class CustomerServicePlugin(Plugin):
                 DATA / "qa.json",
                 description="Extracts the answer span from a help-page passage.",
                 primary_metric="f1",
-                defaults={"epochs": 4, "lr": 1e-4, "batch_size": 16, "max_length": 256, "doc_stride": 96},
+                defaults={"epochs": 3, "lr": 3e-4, "batch_size": 16, "max_length": 192, "doc_stride": 64},
             ),
         ]
 

@@ -12,7 +12,7 @@ import pytest
 
 from assistant.models.qa import AnswerSpan
 from knowledge.documents import Hit
-from plugins.customer_service.answers import DocumentAnswerer, Retrieval, opening, quote_around
+from plugins.customer_service.answers import DocumentAnswerer, Retrieval, excerpt, quote_around
 from plugins.customer_service.plugin import DATA
 from plugins.customer_service.templates import Templates
 
@@ -83,6 +83,13 @@ def test_unrelated_question_gets_no_answer_even_with_a_confident_intent():
     assert answerer(hits, 0.2, [span_of(RETURNS, "30 days", 0, 0.9)]).answer("capital of France?", "shipping_info") is None
 
 
+def test_the_intents_own_page_wins_over_a_somewhat_likelier_span_elsewhere():
+    hits = [hit(RATES, "shipping-rates.md"), hit(RETURNS, "returns-policy.md")]
+    spans = [span_of(RATES, "$14.99", 0, 0.9), span_of(RETURNS, "30 days", 1, 0.6)]
+    assert answerer(hits, 0.6, spans).answer("how long to return?", "return_item").evidence[0].answer == "30 days"
+    assert answerer(hits, 0.6, spans).answer("how long to return?", None).evidence[0].answer == "$14.99"
+
+
 def test_weak_span_counts_only_from_the_intents_own_page():
     hits = [hit(RATES, "shipping-rates.md"), hit(RETURNS, "returns-policy.md")]
     weak = [span_of(RATES, "$14.99", 0, 0.3), span_of(RETURNS, "30 days", 1, 0.3)]
@@ -106,7 +113,8 @@ def test_without_a_span_a_relevant_passage_is_shown_but_not_as_an_answer(intent,
 def test_quotes_are_sentences_without_markdown():
     start = RETURNS.index("30 days")
     assert quote_around(RETURNS, start, start + 7) == "You can return most items within 30 days of delivery."
-    assert opening(RETURNS) == "You can return most items within 30 days of delivery. Final Sale items can't be returned."
+    assert excerpt(RETURNS, "what about final sale items?") == "Final Sale items can't be returned."
+    assert excerpt(RETURNS, "hello") == "You can return most items within 30 days of delivery. Final Sale items can't be returned."
 
 
 def test_retrieval_confidence_maps_similarity_to_routing_scale():
