@@ -18,6 +18,8 @@ Handoff policy: asking for a person (intent ``human_agent``) hands off at once. 
 angry message is answered as usual, with an apology and an offer of a person; accepting the
 offer, or a second angry message in the same session, hands off. A complaint and an answer
 the assistant is not confident about also offer a person, but never hand off on their own.
+A complaint is a statement, not a question, so it gets the complaints process and that offer
+rather than a quote from a help page.
 """
 
 from __future__ import annotations
@@ -182,7 +184,8 @@ class Dialogue:
             return self._handoff(u, state, "the customer is still frustrated")
         outcome = self._continue_pending(u, state, slots) or self._new_topic(u, state, slots)
         if u.angry:
-            outcome.text = f"{self.templates.message('angry_prefix')} {outcome.text}"
+            if not outcome.text.startswith("I'm sorry"):
+                outcome.text = f"{self.templates.message('angry_prefix')} {outcome.text}"
             if not outcome.offers_human:
                 outcome.text = f"{outcome.text} {self.templates.message('angry_offer')}"
                 outcome.offers_human = True
@@ -346,7 +349,9 @@ class Dialogue:
                     slots["new_address"] = earlier_address
                 return self._with_reminder(outcome, state)
             return outcome
-        if u.intent in self.templates.intents:
+        if u.intent == COMPLAINT_INTENT:
+            outcome = Outcome(self.templates.message("complaint"), u.intent, u.confidence, offers_human=True)
+        elif u.intent in self.templates.intents:
             text = self.templates.intents[u.intent].format(**self._name_values(state))
             outcome = Outcome(text, u.intent, u.confidence)
         else:
@@ -359,9 +364,6 @@ class Dialogue:
             return Outcome(self.templates.message("not_confident"), u.intent, u.confidence, offers_human=True)
         outcome = Outcome(found.text, u.intent, u.confidence if u.intent else found.confidence, found.evidence)
         outcome.offers_human = not found.exact
-        if u.intent == COMPLAINT_INTENT and found.exact:
-            outcome.text = f"{outcome.text} {self.templates.message('angry_offer')}"
-            outcome.offers_human = True
         return outcome
 
     @staticmethod

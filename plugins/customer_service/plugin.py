@@ -90,7 +90,7 @@ class CustomerServicePlugin(Plugin):
                 DATA / "qa.json",
                 description="Extracts the answer span from a help-page passage.",
                 primary_metric="f1",
-                defaults={"epochs": 3, "lr": 3e-4, "batch_size": 16, "max_length": 192, "doc_stride": 64},
+                defaults={"epochs": 6, "lr": 2e-4, "batch_size": 16, "max_length": 192, "doc_stride": 64, "patience": 0},
             ),
         ]
 

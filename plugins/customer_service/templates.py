@@ -37,6 +37,7 @@ REQUIRED_MESSAGES = (
     "angry_prefix",
     "angry_offer",
     "human_declined",
+    "complaint",
     "handoff",
     "document_answer",
     "default_lead",

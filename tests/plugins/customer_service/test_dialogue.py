@@ -249,3 +249,9 @@ def test_a_request_read_as_yes_or_no_starts_its_flow_when_nothing_was_asked(chat
     assert "Cancel order 10036" in confirm.text
     chat.say("hmm no, leave it", "deny")
     assert orders.get("10036").status == "processing"
+
+
+def test_angry_complaint_gets_one_apology_and_the_offer(chat):
+    outcome = chat.say("this is RIDICULOUS, I want to complain about your service", "complaint", angry=True)
+    assert outcome.text.count("sorry") == 1 and "1 business day" in outcome.text and outcome.offers_human
+    assert chat.say("yes", "affirm").handoff_reason == "the customer accepted the offer of a person"

@@ -39,7 +39,7 @@ def test_every_intent_in_the_data_has_an_answer(plugin):
         labels = {row["label"] for row in csv.DictReader(handle)}
     assert labels == set(plugin.intents)
     templates = Templates.load(spec.data.parent / "templates.json")
-    handled = {"order_status", "cancel_order", "change_address", "human_agent"} | set(templates.intents) | set(templates.documents)
+    handled = {"order_status", "cancel_order", "change_address", "human_agent", "complaint"} | set(templates.intents) | set(templates.documents)
     assert labels <= handled
     docs = plugin.knowledge_sources()[0]
     assert all((docs / d.document).is_file() for d in templates.documents.values())
