@@ -84,3 +84,36 @@ def load_encoder(path: str, *, weights: bool = True):
             return AutoModel.from_config(config, add_pooling_layer=False)
         except TypeError:
             return AutoModel.from_config(config)
+
+
+class CalibratedModel:
+    """What every loaded version shares: its weights, tokenizer, manifest and the calibration
+    fitted on validation (temperature for the logits, abstain threshold on the confidence)."""
+
+    #: Token limit used when the manifest does not record one (set per task).
+    default_max_length = 128
+
+    def __init__(self, model, tokenizer, manifest, path):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.manifest = manifest
+        self.path = Path(path)
+
+    @property
+    def temperature(self) -> float:
+        return float(self.manifest.calibration.get("temperature", 1.0))
+
+    @property
+    def abstain_threshold(self) -> float:
+        return float(self.manifest.calibration.get("abstain_threshold", 0.0))
+
+    @property
+    def max_length(self) -> int:
+        return int(self.manifest.training.get("max_length", self.default_max_length))
+
+    @property
+    def device(self):
+        """Where the model's weights are (CPU for quantized models, maybe CUDA right after training)."""
+        import torch
+
+        return next(self.model.parameters(), torch.empty(0)).device

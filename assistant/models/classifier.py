@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from assistant.errors import ModelCorruptedError
-from assistant.models.base import load_encoder, quiet_transformers
+from assistant.models.base import CalibratedModel, load_encoder, quiet_transformers
 from assistant.models.quantization import load_quantized, quantize_int8, save_quantized
 from assistant.models.registry import Manifest
 
@@ -96,14 +96,10 @@ def batched_order(texts: list[str], batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-class TextClassifier:
+class TextClassifier(CalibratedModel):
     """A saved classification version, ready to predict; build it with ``TextClassifier.load``."""
 
-    def __init__(self, model: nn.Module, tokenizer, manifest: Manifest, path: Path):
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.manifest = manifest
-        self.path = Path(path)
+    default_max_length = 128
 
     @classmethod
     def load(cls, version_path) -> "TextClassifier":
@@ -131,23 +127,6 @@ class TextClassifier:
     @property
     def labels(self) -> list[str]:
         return list(self.manifest.labels)
-
-    @property
-    def temperature(self) -> float:
-        return float(self.manifest.calibration.get("temperature", 1.0))
-
-    @property
-    def device(self) -> torch.device:
-        """Where the model's weights are (CPU for quantized models, maybe CUDA right after training)."""
-        return next(self.model.parameters(), torch.empty(0)).device
-
-    @property
-    def abstain_threshold(self) -> float:
-        return float(self.manifest.calibration.get("abstain_threshold", 0.0))
-
-    @property
-    def max_length(self) -> int:
-        return int(self.manifest.training.get("max_length", 128))
 
     def quantized(self) -> "TextClassifier":
         """An int8 copy of this classifier (same tokenizer and calibration) for faster CPU inference."""

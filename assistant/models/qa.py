@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from assistant.errors import ModelCorruptedError
-from assistant.models.base import quiet_transformers
+from assistant.models.base import CalibratedModel, quiet_transformers
 from assistant.models.quantization import load_quantized, quantize_int8, save_quantized
 from assistant.models.registry import Manifest
 
@@ -131,14 +131,10 @@ def best_answers(
     return best
 
 
-class AnswerExtractor:
+class AnswerExtractor(CalibratedModel):
     """A saved extractive-QA version; build it with ``AnswerExtractor.load``."""
 
-    def __init__(self, model, tokenizer, manifest: Manifest, path: Path):
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.manifest = manifest
-        self.path = Path(path)
+    default_max_length = 384
 
     @classmethod
     def load(cls, version_path) -> "AnswerExtractor":
@@ -159,23 +155,6 @@ class AnswerExtractor:
         except (OSError, RuntimeError, ValueError, KeyError) as exc:
             raise ModelCorruptedError(manifest.plugin, str(path), f"its weights do not load: {exc}") from exc
         return cls(model, tokenizer, manifest, path)
-
-    @property
-    def temperature(self) -> float:
-        return float(self.manifest.calibration.get("temperature", 1.0))
-
-    @property
-    def device(self) -> torch.device:
-        """Where the model's weights are (CPU for quantized models, maybe CUDA right after training)."""
-        return next(self.model.parameters(), torch.empty(0)).device
-
-    @property
-    def abstain_threshold(self) -> float:
-        return float(self.manifest.calibration.get("abstain_threshold", 0.0))
-
-    @property
-    def max_length(self) -> int:
-        return int(self.manifest.training.get("max_length", 384))
 
     @property
     def doc_stride(self) -> int:
