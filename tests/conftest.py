@@ -52,3 +52,23 @@ def tiny_bert_path(tmp_path_factory, minilm_path) -> str:
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def trained_customer_service(tmp_path_factory, minilm_path):
+    """Settings on a data dir whose customer_service models are fine-tuned from the bundled data
+    (a shorter schedule than `assistant finetune` uses) and whose help pages are ingested.
+
+    Trained once per test session and shared by every slow test that needs the real plugin;
+    tests that change orders, tickets or sessions work on `assistant.conversations.scratch_engine`.
+    """
+    from assistant.contract import PluginContext
+    from assistant.discovery import load_plugin
+    from assistant.models.registry import ModelRegistry
+    from assistant.training.finetune import finetune_plugin
+
+    settings = load_settings(tmp_path_factory.mktemp("customer-service"))
+    plugin = load_plugin("customer_service", PluginContext(settings=settings, models=ModelRegistry(settings.models_dir)))
+    results = finetune_plugin(plugin, settings, base_model=minilm_path, epochs=4)
+    assert all(result.activated for result in results)
+    return settings

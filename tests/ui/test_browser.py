@@ -46,7 +46,7 @@ def wait_for(condition, seconds: float = 10.0):
 
 
 @pytest.fixture(scope="module")
-def running_app(customer_service_settings):
+def running_app(trained_customer_service):
     from assistant.contract import PluginContext
     from assistant.engine import DialogEngine
     from assistant.models.registry import ModelRegistry
@@ -54,7 +54,7 @@ def running_app(customer_service_settings):
     from tests.ui.library_plugin import LibraryPlugin
     from ui import launch
 
-    settings = customer_service_settings
+    settings = trained_customer_service
     context = PluginContext(settings=settings, models=ModelRegistry(settings.models_dir))
     plugins = {"customer_service": CustomerServicePlugin(context), "library": LibraryPlugin(context)}
     engine = DialogEngine(settings, plugins=plugins)

@@ -1,7 +1,7 @@
 """The real plugin, fine-tuned for the test on its bundled data, holding the scripted conversations.
 
-Slow: it fine-tunes the intent, emotion and QA models from the bundled MiniLM (a shorter
-schedule than `assistant finetune` uses) and ingests the help pages, once per test session.
+Slow: it uses the session-wide `trained_customer_service` fixture (tests/conftest.py), which
+fine-tunes the intent, emotion and QA models from the bundled MiniLM and ingests the help pages.
 """
 
 from __future__ import annotations
@@ -10,29 +10,15 @@ import json
 
 import pytest
 
-from assistant.config import load_settings
-from assistant.contract import PluginContext
 from assistant.conversations import run_conversations, scratch_engine
-from assistant.discovery import load_plugin
 from assistant.engine import DialogEngine
-from assistant.models.registry import ModelRegistry
-from assistant.training.finetune import finetune_plugin
 from plugins.customer_service.plugin import DATA
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def trained_settings(tmp_path_factory, minilm_path):
-    settings = load_settings(tmp_path_factory.mktemp("customer-service"))
-    plugin = load_plugin("customer_service", PluginContext(settings=settings, models=ModelRegistry(settings.models_dir)))
-    results = finetune_plugin(plugin, settings, base_model=minilm_path, epochs=4)
-    assert all(result.activated for result in results)
-    return settings
-
-
-def test_scripted_conversations_meet_the_floors(trained_settings):
-    with scratch_engine(trained_settings, "customer_service") as engine:
+def test_scripted_conversations_meet_the_floors(trained_customer_service):
+    with scratch_engine(trained_customer_service, "customer_service") as engine:
         report = run_conversations(engine, engine.plugins["customer_service"].conversations())
     problems = "\n".join(f"{f.conversation} #{f.turn}: {f.problems}" for f in report.failures)
     assert report.intent_accuracy >= 0.85, problems
@@ -42,8 +28,8 @@ def test_scripted_conversations_meet_the_floors(trained_settings):
     assert report.answer_f1 >= 0.6 and report.source_accuracy >= 0.7, problems
 
 
-def test_cancel_with_confirmation_writes_the_order_and_angry_handoff_writes_a_masked_ticket(trained_settings):
-    with scratch_engine(trained_settings, "customer_service") as engine:
+def test_cancel_with_confirmation_writes_the_order_and_angry_handoff_writes_a_masked_ticket(trained_customer_service):
+    with scratch_engine(trained_customer_service, "customer_service") as engine:
         assert engine.handle("where is my order?", "s1").intent == "order_status"
         assert "10007" in engine.handle("10007", "s1").text
         confirm = engine.handle("actually I want to cancel it", "s1")
@@ -62,8 +48,8 @@ def test_cancel_with_confirmation_writes_the_order_and_angry_handoff_writes_a_ma
         assert "ann@example.com" not in raw and "4111 1111" not in raw and "[card ending 1111]" in raw
 
 
-def test_policy_question_cites_its_page_with_exact_offsets(trained_settings):
-    engine = DialogEngine(trained_settings)
+def test_policy_question_cites_its_page_with_exact_offsets(trained_customer_service):
+    engine = DialogEngine(trained_customer_service)
     reply = engine.handle("how long is a password reset link valid?", "s3")
     evidence = reply.evidence[0]
     assert evidence.source == "password-reset.md" and "password-reset.md" in reply.text
@@ -73,6 +59,6 @@ def test_policy_question_cites_its_page_with_exact_offsets(trained_settings):
         assert evidence.answer in reply.text.replace("**", "")
 
 
-def test_unrelated_question_is_not_answered_from_the_pages(trained_settings):
-    reply = DialogEngine(trained_settings).handle("what is the capital of France?", "s4")
+def test_unrelated_question_is_not_answered_from_the_pages(trained_customer_service):
+    reply = DialogEngine(trained_customer_service).handle("what is the capital of France?", "s4")
     assert "not sure" in reply.text and not reply.handoff and reply.evidence == []
