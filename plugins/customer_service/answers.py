@@ -73,6 +73,8 @@ def quote_around(text: str, start: int, end: int) -> str:
     sentence = _MARKUP.sub("", text[left:right])
     if sentence.lstrip().startswith("|"):
         sentence = ", ".join(cell.strip() for cell in sentence.strip().strip("|").split("|") if cell.strip())
+    # An answer spanning list items keeps them apart.
+    sentence = re.sub(r"\s*\n\s*", "; ", sentence.strip())
     return " ".join(sentence.split())
 
 

@@ -110,6 +110,12 @@ def test_without_a_span_a_relevant_passage_is_shown_but_not_as_an_answer(intent,
     assert "couldn't find an exact answer" in found.text and "You can return most items" in found.text
 
 
+def test_an_answer_across_list_items_keeps_them_apart():
+    text = "We accept:\n\n- **Visa** cards\n- PayPal\n\nThat's all."
+    start, end = text.index("Visa"), text.index("PayPal") + len("PayPal")
+    assert quote_around(text, start, end) == "Visa cards; PayPal"
+
+
 def test_quotes_are_sentences_without_markdown():
     start = RETURNS.index("30 days")
     assert quote_around(RETURNS, start, start + 7) == "You can return most items within 30 days of delivery."
