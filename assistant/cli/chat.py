@@ -8,7 +8,7 @@ from typing import Callable, Optional
 import typer
 from rich.markup import escape
 
-from assistant.cli.common import DataDirOption, console, user_errors
+from assistant.cli.common import open_engine, DataDirOption, console, user_errors
 from assistant.config import load_settings
 from assistant.contract import Reply
 from assistant.engine import DialogEngine
@@ -54,9 +54,7 @@ def chat(
 ) -> None:
     """Chat in the terminal with every installed plugin (type 'exit' or press Ctrl-D to leave)."""
     with user_errors():
-        engine = DialogEngine(load_settings(data_dir))
-        for name, error in engine.plugin_errors.items():
-            console.print(f"[yellow]Skipping plugin {name}:[/] {escape(error)}")
+        engine = open_engine(load_settings(data_dir))
         engine.warm_up()
         session_id = session or engine.new_session_id()
         console.print(f"[dim]session {session_id} · plugins: {', '.join(engine.plugins)} · 'exit' to leave[/dim]")

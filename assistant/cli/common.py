@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import typer
 from rich.console import Console
 
 from assistant.errors import AssistantError
+
+if TYPE_CHECKING:
+    from assistant.engine import DialogEngine
 
 console = Console()
 err_console = Console(stderr=True)
@@ -38,3 +41,15 @@ def user_errors() -> Iterator[None]:
 
 def optional_path(value: Optional[Path]) -> Optional[Path]:
     return Path(value).expanduser() if value is not None else None
+
+
+def open_engine(settings) -> "DialogEngine":
+    """The engine over every enabled plugin, telling the user which plugins failed validation and were skipped."""
+    from rich.markup import escape
+
+    from assistant.engine import DialogEngine
+
+    engine = DialogEngine(settings)
+    for name, error in engine.plugin_errors.items():
+        console.print(f"[yellow]Skipping plugin {name}:[/] {escape(error)}")
+    return engine

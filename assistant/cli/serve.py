@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
-from assistant.cli.common import DataDirOption, console, user_errors
+from assistant.cli.common import open_engine, DataDirOption, console, user_errors
 from assistant.config import load_settings
-from assistant.engine import DialogEngine
 
 
 def serve(
@@ -24,9 +22,7 @@ def serve(
     from assistant.server import create_app
 
     with user_errors():
-        engine = DialogEngine(load_settings(data_dir))
-        for name, error in engine.plugin_errors.items():
-            console.print(f"[yellow]Skipping plugin {name}:[/] {escape(error)}")
+        engine = open_engine(load_settings(data_dir))
         engine.warm_up()
         console.print(f"Serving plugins {', '.join(engine.plugins)} on http://{host}:{port} (API docs at /docs)")
         uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from assistant.cli.common import DataDirOption, console, user_errors
+from assistant.cli.common import open_engine, DataDirOption, console, user_errors
 from assistant.config import load_settings
 from assistant.engine import DialogEngine
 
@@ -82,9 +82,7 @@ def ui(
     with user_errors():
         settings = load_settings(data_dir)
         auth = ui_credentials(settings)
-        engine = DialogEngine(settings)
-        for name, error in engine.plugin_errors.items():
-            console.print(f"[yellow]Skipping plugin {name}:[/] {escape(error)}")
+        engine = open_engine(settings)
         if train:
             train_missing_models(engine)
         if host not in ("127.0.0.1", "localhost", "::1") and auth is None:

@@ -99,7 +99,6 @@ def train_classifier(
         callbacks=runner.callbacks(config, model_name, on_progress),
     )
     resumed_from = runner.train(trainer, run_dir, resume)
-    state = trainer.state
     manifest = Manifest(
         plugin=plugin,
         model=model_name,
@@ -107,16 +106,9 @@ def train_classifier(
         base_model=base_model,
         labels=labels,
         primary_metric=primary_metric,
-        training={
-            **config.as_dict(),
-            "train_examples": len(train),
-            "validation_examples": len(validation),
-            "steps": state.global_step,
-            "epochs_run": round(float(state.epoch or 0), 3),
-            "best_step": _step_of(state.best_model_checkpoint),
-            "resumed_from_step": resumed_from,
-            "log_history": [entry for entry in state.log_history if "eval_loss" in entry],
-        },
+        training=runner.training_record(
+            config, trainer, resumed_from, train_examples=len(train), validation_examples=len(validation)
+        ),
     )
     classifier = TextClassifier(trainer.model, tokenizer, manifest, run_dir)
     runner.emit(on_progress, model_name, "calibrate", 0, 1, "fitting temperature and abstain threshold on validation")
@@ -145,6 +137,3 @@ def calibrate_classifier(classifier: TextClassifier, validation: list[LabelledTe
     classifier.manifest.metrics = scalar_metrics(report)
     return report
 
-
-def _step_of(checkpoint: str | None) -> int | None:
-    return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else None

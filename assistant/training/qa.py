@@ -17,7 +17,7 @@ from assistant.models.qa import AnswerExtractor, best_answers, encode_windows
 from assistant.models.registry import Manifest
 from assistant.training import runner
 from assistant.training.calibration import choose_threshold, fit_temperature
-from assistant.training.classification import FeatureDataset, TrainedModel, _step_of
+from assistant.training.classification import FeatureDataset, TrainedModel
 from assistant.training.config import TrainConfig
 from assistant.training.data import QAExample
 from assistant.training.evaluation import evaluate_extractor, scalar_metrics
@@ -116,24 +116,20 @@ def train_extractor(
         callbacks=runner.callbacks(config, model_name, on_progress),
     )
     resumed_from = runner.train(trainer, run_dir, resume)
-    state = trainer.state
     manifest = Manifest(
         plugin=plugin,
         model=model_name,
         task="extractive-qa",
         base_model=base_model,
         primary_metric=primary_metric,
-        training={
-            **config.as_dict(),
-            "train_examples": len(train),
-            "train_windows": len(train_windows.sources),
-            "validation_examples": len(validation),
-            "steps": state.global_step,
-            "epochs_run": round(float(state.epoch or 0), 3),
-            "best_step": _step_of(state.best_model_checkpoint),
-            "resumed_from_step": resumed_from,
-            "log_history": [entry for entry in state.log_history if "eval_loss" in entry],
-        },
+        training=runner.training_record(
+            config,
+            trainer,
+            resumed_from,
+            train_examples=len(train),
+            train_windows=len(train_windows.sources),
+            validation_examples=len(validation),
+        ),
     )
     extractor = AnswerExtractor(trainer.model, tokenizer, manifest, run_dir)
     runner.emit(on_progress, model_name, "calibrate", 0, 1, "fitting temperature and abstain threshold on validation")

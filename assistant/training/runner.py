@@ -113,3 +113,18 @@ def train(trainer: Trainer, run_dir: Path, resume: bool) -> int | None:
         shutil.rmtree(run_dir)
     trainer.train(resume_from_checkpoint=checkpoint)
     return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else None
+
+
+def training_record(config: TrainConfig, trainer: Trainer, resumed_from: int | None, **counts: int) -> dict[str, Any]:
+    """What the manifest records about a finished run: hyper-parameters, data sizes and how training went."""
+    state = trainer.state
+    checkpoint = state.best_model_checkpoint
+    return {
+        **config.as_dict(),
+        **counts,
+        "steps": state.global_step,
+        "epochs_run": round(float(state.epoch or 0), 3),
+        "best_step": int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else None,
+        "resumed_from_step": resumed_from,
+        "log_history": [entry for entry in state.log_history if "eval_loss" in entry],
+    }
