@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, set_seed
+from transformers import AutoTokenizer, DataCollatorWithPadding, set_seed
 
 from assistant.errors import DataFormatError
 from assistant.models.base import load_encoder, quiet_transformers
@@ -86,7 +86,7 @@ def train_classifier(
     model = PooledTextClassifier(load_encoder(base_model), len(labels), config.pooling)
     train_set = encode(tokenizer, train, label_ids, config.max_length)
     steps_per_epoch = -(-len(train_set) // config.batch_size)
-    trainer = Trainer(
+    trainer = runner.Trainer(
         model=model,
         args=runner.training_arguments(
             config, run_dir, primary_metric, label_names=["labels"], logging_steps=max(1, steps_per_epoch // 10)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer, set_seed
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, set_seed
 
 from assistant.models.base import quiet_transformers
 from assistant.models.qa import AnswerExtractor, best_answers, encode_windows
@@ -99,7 +99,7 @@ def train_extractor(
     train_windows = Windows(tokenizer, train, config)
     validation_windows = Windows(tokenizer, validation, config)
     steps_per_epoch = -(-len(train_windows.sources) // config.batch_size)
-    trainer = Trainer(
+    trainer = runner.Trainer(
         model=model,
         args=runner.training_arguments(
             config,

@@ -16,13 +16,27 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+import transformers
+from torch.utils.data import SequentialSampler
+from transformers import EarlyStoppingCallback, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from assistant.training.config import TrainConfig
 
 Progress = Callable[[dict], None]
+
+
+class Trainer(transformers.Trainer):
+    """``Trainer`` that evaluates in dataset order.
+
+    transformers 5 applies ``train_sampling_strategy="group_by_length"`` to evaluation too, which
+    shuffles the predictions handed to ``compute_metrics``; the QA metric maps windows back to
+    their questions by position, so it needs them in order.
+    """
+
+    def _get_eval_sampler(self, eval_dataset):
+        return SequentialSampler(eval_dataset) if eval_dataset is not None else None
 
 
 def emit(on_progress: Progress | None, model: str, stage: str, step: int, total: int, message: str) -> None:

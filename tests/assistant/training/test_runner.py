@@ -1,0 +1,35 @@
+"""The shared Trainer setup: evaluation must hand predictions to the metrics in dataset order."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding
+
+from assistant.training import runner
+from assistant.training.classification import FeatureDataset
+from assistant.training.config import TrainConfig
+
+
+def test_evaluation_predictions_come_in_dataset_order_despite_length_grouping(tiny_bert_path, tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
+    model = AutoModelForQuestionAnswering.from_pretrained(tiny_bert_path).eval()
+    # Lengths that length grouping would reorder: short and long texts interleaved.
+    texts = [("word " * (3 + (i * 7) % 40)).strip() for i in range(24)]
+    rows = [dict(tokenizer(text), start_positions=0, end_positions=0) for text in texts]
+    config = TrainConfig(epochs=1, lr=1e-4, batch_size=4, max_length=64, group_by_length=True)
+    trainer = runner.Trainer(
+        model=model,
+        args=runner.training_arguments(
+            config, tmp_path / "run", "f1", label_names=["start_positions", "end_positions"], logging_steps=1
+        ),
+        eval_dataset=FeatureDataset(rows),
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+    )
+    start_logits = trainer.predict(FeatureDataset(rows)).predictions[0]
+    with torch.inference_mode():
+        for i, row in enumerate(rows):
+            ids = torch.tensor([row["input_ids"]])
+            expected = model(input_ids=ids, token_type_ids=torch.tensor([row["token_type_ids"]])).start_logits[0].numpy()
+            np.testing.assert_allclose(start_logits[i, : len(expected)], expected, atol=1e-4)
