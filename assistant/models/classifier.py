@@ -36,12 +36,16 @@ POOLINGS = ("mean", "cls")
 class PooledTextClassifier(nn.Module):
     """Encoder + pooling + dropout + linear head; returns HF outputs so ``Trainer`` can train it."""
 
-    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1):
+    def __init__(
+        self, encoder: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1, label_smoothing: float = 0.0
+    ):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         self.encoder = encoder
         self.pooling = pooling
+        #: Applied in the loss here: Trainer's own label smoother needs a ``config`` this module does not have.
+        self.label_smoothing = label_smoothing
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(encoder.config.hidden_size, num_labels)
 
@@ -57,7 +61,7 @@ class PooledTextClassifier(nn.Module):
             inputs["token_type_ids"] = token_type_ids
         hidden = self.encoder(**inputs).last_hidden_state
         logits = self.classifier(self.dropout(self.pool(hidden, attention_mask)))
-        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     def save(self, folder: Path) -> None:

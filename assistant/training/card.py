@@ -30,8 +30,10 @@ TRANSFORMERS_NOTE = (
     "Trained with transformers' `Trainer` (5.x API): `Trainer(processing_class=tokenizer, ...)` (the old "
     "`tokenizer=` argument is gone), `TrainingArguments(eval_strategy=\"epoch\", save_strategy=\"epoch\", "
     "load_best_model_at_end=True, metric_for_best_model=<primary metric>, warmup_steps=<ratio as a float < 1>, "
-    "label_smoothing_factor=..., train_sampling_strategy=\"group_by_length\", "
+    "train_sampling_strategy=\"group_by_length\", "
     "restore_callback_states_from_checkpoint=True, report_to=\"none\")`, "
+    "with evaluation kept in dataset order (transformers 5 length-groups it too), label smoothing in the "
+    "classifier's own loss (Trainer's label smoother needs a model `config`), "
     "`EarlyStoppingCallback`, and `get_last_checkpoint` + `train(resume_from_checkpoint=...)` for resuming."
 )
 

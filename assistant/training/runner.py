@@ -2,7 +2,7 @@
 
 transformers 5.x API relied on (checked against 5.23): ``TrainingArguments(eval_strategy=...,
 save_strategy=..., load_best_model_at_end=True, metric_for_best_model=..., warmup_steps=<float
-< 1 = ratio>, label_smoothing_factor=..., train_sampling_strategy="group_by_length",
+< 1 = ratio>, train_sampling_strategy="group_by_length",
 restore_callback_states_from_checkpoint=True, report_to="none")``; ``Trainer(processing_class=tokenizer, ...)`` (``tokenizer=`` is gone);
 ``EarlyStoppingCallback``; ``trainer_utils.get_last_checkpoint``; ``Trainer.train(resume_from_checkpoint=...)``.
 """
@@ -85,7 +85,6 @@ def training_arguments(
         warmup_steps=config.warmup_ratio,
         lr_scheduler_type=config.lr_scheduler,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        label_smoothing_factor=config.label_smoothing,
         eval_strategy="epoch",
         save_strategy="epoch",
         save_total_limit=2,

@@ -79,3 +79,18 @@ def test_loading_the_wrong_kind_of_folder_fails_clearly(tmp_path, tiny_bert_path
     (tmp_path / "broken" / "classification_head.safetensors").unlink()
     with pytest.raises(ModelCorruptedError, match="weights do not load"):
         TextClassifier.load(tmp_path / "broken")
+
+
+def test_label_smoothing_is_applied_in_the_training_loss(tiny_bert_path):
+    torch.manual_seed(0)
+    model = PooledTextClassifier(load_encoder(tiny_bert_path), 3, label_smoothing=0.2).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
+    batch = tokenizer(["where is my parcel", "refund please"], padding=True, return_tensors="pt")
+    labels = torch.tensor([1, 2])
+    with torch.inference_mode():
+        output = model(**batch, labels=labels)
+    targets = torch.full((2, 3), 0.2 / 3)
+    targets[torch.arange(2), labels] += 0.8
+    expected = -(targets * torch.log_softmax(output.logits, dim=-1)).sum(dim=-1).mean()
+    assert output.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert output.loss.item() != pytest.approx(torch.nn.functional.cross_entropy(output.logits, labels).item(), rel=1e-3)

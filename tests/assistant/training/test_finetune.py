@@ -125,6 +125,15 @@ def test_gate_refuses_a_worse_version_and_force_activates_it(settings, tiny_bert
     assert [v.version for v in registry.versions("tiny", "answers")] == []
 
 
+def test_label_smoothing_trains_a_loadable_classifier(settings, tiny_bert_path, tmp_path):
+    spec = ModelSpec("intent", "sequence-classification", write_intents_csv(tmp_path / "intents.csv"),
+                     defaults={**FAST, "label_smoothing": 0.1})
+    (result,) = finetune_plugin(make_plugin(settings, [spec]), settings, base_model=tiny_bert_path)
+    classifier = TextClassifier.load(ModelRegistry(settings.models_dir).active("tiny", "intent").path)
+    assert classifier.manifest.training["label_smoothing"] == 0.1
+    assert result.metrics["accuracy"] > 0.5  # chance is 1/3
+
+
 class Interrupt(Exception):
     pass
 
