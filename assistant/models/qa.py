@@ -1,7 +1,7 @@
 """Extractive question answering: find answer spans in passages, with character offsets and scores.
 
 Long passages are split into overlapping windows (``max_length`` tokens, ``doc_stride`` tokens
-of overlap). In each window the model gives start and end logits; after dividing by the fitted
+of overlap). An answer never crosses a line break or a table cell (``|``): such spans are not candidates. In each window the model gives start and end logits; after dividing by the fitted
 temperature, a softmax over the window's context tokens plus [CLS] turns them into
 probabilities, and a span's score is ``p(start) * p(end)`` (0..1). [CLS] stands for "no answer
 here": a window whose no-answer score beats its best span contributes nothing, so when the model
@@ -79,6 +79,10 @@ def _probabilities(logits: np.ndarray, valid: np.ndarray, temperature: float) ->
     return exp / exp.sum()
 
 
+#: Characters an answer span never contains: it stays inside one line and one table cell.
+SPAN_BREAKS = ("\n", "|")
+
+
 def window_spans(
     start_logits: np.ndarray,
     end_logits: np.ndarray,
@@ -86,8 +90,11 @@ def window_spans(
     temperature: float = 1.0,
     n_best: int = 20,
     max_answer_tokens: int = 30,
+    text: str | None = None,
 ) -> WindowSpans:
-    """Best spans of one window, highest score first, with the window's no-answer score."""
+    """Best spans of one window, highest score first, with the window's no-answer score.
+
+    With the passage ``text``, spans crossing a line break or a table cell are left out."""
     length = len(offsets)
     start_logits = np.asarray(start_logits[:length], dtype=np.float64)
     end_logits = np.asarray(end_logits[:length], dtype=np.float64)
@@ -106,6 +113,8 @@ def window_spans(
         for e in ends:
             if e < s or e - s + 1 > max_answer_tokens:
                 continue
+            if text is not None and any(mark in text[offsets[s][0] : offsets[e][1]] for mark in SPAN_BREAKS):
+                continue
             spans.append((float(p_start[s] * p_end[e]), offsets[s][0], offsets[e][1]))
     spans.sort(key=lambda span: -span[0])
     return WindowSpans(spans, float(p_start[0] * p_end[0]))
@@ -119,13 +128,19 @@ def best_answers(
     ends,
     temperature: float = 1.0,
     max_answer_tokens: int = 30,
+    allow_no_answer: bool = True,
 ) -> list[AnswerSpan | None]:
-    """The best span of each context over all its windows; None where every window prefers no answer."""
+    """The best span of each context over all its windows; None where every window prefers no answer.
+
+    With ``allow_no_answer=False`` (SQuAD v1.1 scoring, where every question has an answer) the best
+    span is kept even where [CLS] scores higher; its low score is left for the abstain threshold to judge.
+    """
     best: list[AnswerSpan | None] = [None] * len(contexts)
     for source, window_offsets, start, end in zip(sources, offsets, starts, ends):
-        found = window_spans(start, end, window_offsets, temperature, max_answer_tokens=max_answer_tokens)
+        found = window_spans(start, end, window_offsets, temperature, max_answer_tokens=max_answer_tokens, text=contexts[source])
         current = best[source]
-        if found.prefers_answer and (current is None or found.spans[0][0] > current.score):
+        usable = found.prefers_answer or (not allow_no_answer and bool(found.spans))
+        if usable and (current is None or found.spans[0][0] > current.score):
             score, s, e = found.spans[0]
             best[source] = AnswerSpan(passage_index=source, start=s, end=e, text=contexts[source][s:e], score=score)
     return best
@@ -192,11 +207,14 @@ class AnswerExtractor(CalibratedModel):
                     ends.append(end_logits[row, : len(ids)])
         return starts, ends
 
-    def answer_each(self, questions: list[str], contexts: list[str], batch_size: int = 16) -> list[AnswerSpan | None]:
-        """The best span for each (question, context) pair, or None where the model prefers no answer."""
+    def answer_each(
+        self, questions: list[str], contexts: list[str], batch_size: int = 16, allow_no_answer: bool = True
+    ) -> list[AnswerSpan | None]:
+        """The best span for each (question, context) pair, or None where the model prefers no answer
+        (unless ``allow_no_answer`` is False; see ``best_answers``)."""
         encoded, sources, offsets = encode_windows(self.tokenizer, questions, contexts, self.max_length, self.doc_stride)
         starts, ends = self.window_logits(encoded, batch_size)
-        return best_answers(contexts, sources, offsets, starts, ends, self.temperature, self.max_answer_tokens)
+        return best_answers(contexts, sources, offsets, starts, ends, self.temperature, self.max_answer_tokens, allow_no_answer)
 
     def extract(self, question: str, passages: list[str], top_k: int = 3) -> list[AnswerSpan]:
         """The ``top_k`` best answer spans over all passages; ``[]`` when the model prefers no answer."""
@@ -208,7 +226,9 @@ class AnswerExtractor(CalibratedModel):
         starts, ends = self.window_logits(encoded)
         best: dict[tuple[int, int, int], float] = {}
         for source, window_offsets, start, end in zip(sources, offsets, starts, ends):
-            found = window_spans(start, end, window_offsets, self.temperature, max_answer_tokens=self.max_answer_tokens)
+            found = window_spans(
+                start, end, window_offsets, self.temperature, max_answer_tokens=self.max_answer_tokens, text=passages[source]
+            )
             if not found.prefers_answer:
                 continue
             for score, char_start, char_end in found.spans:

@@ -56,8 +56,15 @@ def evaluate_classifier(
 
 
 def evaluate_extractor(extractor: AnswerExtractor, examples: list[QAExample], samples: int = 10) -> dict:
-    """SQuAD exact match and F1 of the best span per question ("" when the model prefers no answer)."""
-    answers = extractor.answer_each([e.question for e in examples], [e.context for e in examples])
+    """SQuAD exact match and F1 of the best span per question.
+
+    As in the official SQuAD scripts, v1.1 data (no impossible questions) is scored on the best span
+    even where the model prefers no answer; with impossible questions, preferring no answer gives "".
+    ``f1_with_abstain`` scores what users get: 0 wherever the span falls below the abstain threshold.
+    """
+    answers = extractor.answer_each(
+        [e.question for e in examples], [e.context for e in examples], allow_no_answer=has_impossible(examples)
+    )
     threshold = extractor.abstain_threshold
     em, f1, accepted_f1, errors = [], [], [], []
     answered = abstained_impossible = impossible = 0
@@ -89,6 +96,11 @@ def evaluate_extractor(extractor: AnswerExtractor, examples: list[QAExample], sa
     if impossible:
         report["no_answer_recall"] = abstained_impossible / impossible
     return report
+
+
+def has_impossible(examples: list[QAExample]) -> bool:
+    """Whether the data is SQuAD 2.0-style (some questions have no answer), which makes "no answer" a prediction."""
+    return any(e.is_impossible for e in examples)
 
 
 def compare_speed(first, second, inputs: list, rounds: int = 3) -> tuple[float, float]:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from assistant.models.qa import AnswerExtractor, encode_windows, window_spans
+from assistant.models.qa import AnswerExtractor, best_answers, encode_windows, window_spans
 from assistant.models.registry import Manifest
 
 PASSAGE = " ".join(f"Sentence {i} says the depot number {i * 11} is open on weekdays." for i in range(12))
@@ -39,6 +39,30 @@ def test_window_spans_scores_and_no_answer():
     assert not flat.prefers_answer  # every span ties with [CLS]: the model prefers no answer
     sharper = window_spans(start, end, offsets, temperature=0.5)
     assert sharper.spans[0][0] > best
+
+
+def test_spans_never_cross_a_line_break_or_a_table_cell():
+    offsets = [None, None, (0, 5), (6, 11), (12, 17), None]
+    start = np.array([0.0, -9, 4.0, 0.0, 0.0, -9])
+    end = np.array([0.0, -9, 0.0, 4.0, 0.0, -9])
+    for text in ("Hello\nworld again", "Hello|world again"):
+        spans = window_spans(start, end, offsets, text=text).spans
+        assert spans and all(not (s <= 5 < e) for _, s, e in spans)  # nothing spans the break at 5
+        assert {(s, e) for _, s, e in spans} >= {(0, 5), (6, 11), (6, 17)}
+    assert (0, 11) in {(s, e) for _, s, e in window_spans(start, end, offsets, text="Hello world again").spans}
+
+
+def test_best_answers_keeps_the_best_span_where_no_answer_is_not_a_prediction():
+    contexts = ["Refunds take five days.", "Gift cards never expire."]
+    offsets = [[None, (0, 7), (8, 12), (13, 17), (18, 22), None], [None, (0, 4), (5, 10), (11, 16), (17, 23), None]]
+    # The first window prefers its span; the second prefers [CLS], with "never expire" as its best span.
+    starts = [np.array([0.0, -5, -5, 4.0, -5, -9]), np.array([6.0, -5, -5, 2.0, -5, -9])]
+    ends = [np.array([0.0, -5, -5, -5, 4.0, -9]), np.array([6.0, -5, -5, -5, 2.0, -9])]
+    squad2 = best_answers(contexts, [0, 1], offsets, starts, ends)
+    assert squad2[0].text == "five days" and squad2[1] is None
+    squad1 = best_answers(contexts, [0, 1], offsets, starts, ends, allow_no_answer=False)
+    assert squad1[0].text == "five days" and squad1[1].text == "never expire"
+    assert squad1[1].score < squad1[0].score
 
 
 def test_saved_extractor_loads_and_returns_valid_spans_or_none(tmp_path, tiny_bert_path):
