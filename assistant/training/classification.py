@@ -97,6 +97,7 @@ def train_classifier(
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=_argmax_metrics,
         callbacks=runner.callbacks(config, model_name, on_progress),
+        head_lr_multiplier=config.head_lr_multiplier,
     )
     resumed_from = runner.train(trainer, run_dir, resume)
     manifest = Manifest(

@@ -7,6 +7,7 @@ from typing import Any
 
 from assistant.errors import TrainingSettingError
 from assistant.models.classifier import POOLINGS
+from assistant.training.data import QA_HOLDOUTS
 from assistant.training.metrics import CLASSIFICATION_METRICS, QA_METRICS
 
 
@@ -21,6 +22,8 @@ class TrainConfig:
     #: Fraction of the training steps spent warming the learning rate up.
     warmup_ratio: float = 0.1
     label_smoothing: float = 0.0
+    #: The new output head learns at ``lr`` times this (see ``runner.Trainer``).
+    head_lr_multiplier: float = 1.0
     #: Evaluations without improvement of the primary metric before training stops (0 = never stop early).
     patience: int = 2
     validation_fraction: float = 0.1
@@ -32,6 +35,8 @@ class TrainConfig:
     doc_stride: int = 128
     #: QA: longest answer, in tokens.
     max_answer_tokens: int = 30
+    #: QA: what validation holds out, "contexts" (unseen passages) or "questions" (see training.data.QA_HOLDOUTS).
+    qa_holdout: str = "contexts"
     lr_scheduler: str = "linear"
     #: Batch examples of similar length together (less padding, faster on CPU); order stays random.
     group_by_length: bool = True
@@ -56,7 +61,7 @@ SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 
 NUMERIC = {
     "epochs": float, "lr": float, "batch_size": int, "max_length": int, "seed": int, "weight_decay": float,
-    "warmup_ratio": float, "label_smoothing": float, "patience": int, "validation_fraction": float,
+    "warmup_ratio": float, "label_smoothing": float, "head_lr_multiplier": float, "patience": int, "validation_fraction": float,
     "doc_stride": int, "max_answer_tokens": int,
 }
 
@@ -84,12 +89,14 @@ def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides
         ("warmup_ratio", 0 <= config.warmup_ratio < 1, "between 0 and 1"),
         ("label_smoothing", 0 <= config.label_smoothing < 1 and (task != "extractive-qa" or config.label_smoothing == 0),
          "between 0 and 1 (0 for extractive-qa, whose start/end outputs Trainer's label smoother cannot read)"),
+        ("head_lr_multiplier", 0 < config.head_lr_multiplier <= 1000, "a positive factor such as 10"),
         ("patience", config.patience >= 0, "0 (no early stopping) or more"),
         ("validation_fraction", 0 < config.validation_fraction <= 0.5, "between 0 and 0.5"),
         ("pooling", config.pooling in POOLINGS, f"one of {', '.join(POOLINGS)}"),
         ("doc_stride", task != "extractive-qa" or 0 <= config.doc_stride < config.max_length // 2, "smaller than half of max_length"),
         ("max_answer_tokens", config.max_answer_tokens >= 1, "at least 1"),
         ("lr_scheduler", config.lr_scheduler in SCHEDULERS, f"one of {', '.join(SCHEDULERS)}"),
+        ("qa_holdout", config.qa_holdout in QA_HOLDOUTS, f"one of {', '.join(QA_HOLDOUTS)}"),
     ]
     for name, ok, wanted in checks:
         if not ok:

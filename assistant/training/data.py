@@ -274,10 +274,24 @@ def split_labelled(
     return list(train), list(validation) + out_of_scope
 
 
-def split_squad(examples: list[QAExample], fraction: float, seed: int, source: str = "training data") -> tuple[list[QAExample], list[QAExample]]:
-    """Train/validation split by context, so no validation passage was seen in training."""
+#: What a QA validation split holds out: whole passages (does the reader read text it never saw?) or
+#: questions (does it answer new questions about the passages it was trained on, as a reader of a
+#: fixed help center does?).
+QA_HOLDOUTS = ("contexts", "questions")
+
+
+def split_squad(
+    examples: list[QAExample], fraction: float, seed: int, source: str = "training data", holdout: str = "contexts"
+) -> tuple[list[QAExample], list[QAExample]]:
+    """Train/validation split by context (no validation passage seen in training) or by question."""
     import numpy as np
 
+    if holdout == "questions":
+        if len(examples) < 2:
+            raise DataFormatError(source, "extractive QA needs at least 2 questions to hold out a validation split")
+        order = np.random.default_rng(seed).permutation(len(examples))
+        held = set(order[: max(1, round(len(examples) * fraction))].tolist())
+        return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
     contexts = sorted({e.context for e in examples})
     if len(contexts) < 2:
         raise DataFormatError(source, "extractive QA needs questions on at least 2 different contexts to hold out a validation split")

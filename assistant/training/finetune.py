@@ -130,7 +130,7 @@ def finetune_spec(
     data = Path(data)
     data_info = {"path": str(data), "sha256": file_sha256(data) if data.is_file() else None}
     if spec.task == "extractive-qa":
-        train, validation = split_squad(load_squad(data), config.validation_fraction, config.seed, str(data))
+        train, validation = split_squad(load_squad(data), config.validation_fraction, config.seed, str(data), config.qa_holdout)
     else:
         examples = load_labelled_texts(data, pairs=spec.task == "pair-classification")
         train, validation = split_labelled(examples, config.validation_fraction, config.seed, config.out_of_scope_label, str(data))

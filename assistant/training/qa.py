@@ -20,7 +20,7 @@ from assistant.training.calibration import choose_threshold, fit_temperature
 from assistant.training.classification import FeatureDataset, TrainedModel
 from assistant.training.config import TrainConfig
 from assistant.training.data import QAExample
-from assistant.training.evaluation import evaluate_extractor, scalar_metrics
+from assistant.training.evaluation import evaluate_extractor, has_impossible, scalar_metrics
 from assistant.training.metrics import answer_scores
 
 
@@ -68,7 +68,10 @@ def _qa_metrics(windows: Windows, config: TrainConfig):
 
     def compute(prediction) -> dict:
         start_logits, end_logits = prediction.predictions[:2]
-        answers = best_answers(contexts, windows.sources, windows.offsets, start_logits, end_logits, 1.0, config.max_answer_tokens)
+        answers = best_answers(
+            contexts, windows.sources, windows.offsets, start_logits, end_logits, 1.0, config.max_answer_tokens,
+            has_impossible(windows.examples),
+        )
         scores = [
             answer_scores(a.text if a else "", [g["text"] for g in e.answers] if not e.is_impossible else [])
             for e, a in zip(windows.examples, answers)
@@ -114,6 +117,7 @@ def train_extractor(
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=_qa_metrics(validation_windows, config),
         callbacks=runner.callbacks(config, model_name, on_progress),
+        head_lr_multiplier=config.head_lr_multiplier,
     )
     resumed_from = runner.train(trainer, run_dir, resume)
     manifest = Manifest(
@@ -151,7 +155,10 @@ def calibrate_extractor(extractor: AnswerExtractor, windows: Windows) -> dict:
         targets[2 * i], targets[2 * i + 1] = windows.starts[i], windows.ends[i]
     temperature = fit_temperature(rows, targets)
     contexts = [e.context for e in windows.examples]
-    answers = best_answers(contexts, windows.sources, windows.offsets, starts, ends, temperature, extractor.max_answer_tokens)
+    answers = best_answers(
+        contexts, windows.sources, windows.offsets, starts, ends, temperature, extractor.max_answer_tokens,
+        has_impossible(windows.examples),
+    )
     confidences, correct, impossible = [], [], []
     for example, answer in zip(windows.examples, answers):
         gold = [g["text"] for g in example.answers] if not example.is_impossible else []

@@ -27,16 +27,42 @@ from assistant.training.config import TrainConfig
 Progress = Callable[[dict], None]
 
 
+#: Names of the freshly initialised output layers: the QA head and the pooled classifier's head.
+HEAD_PREFIXES = ("qa_outputs.", "classifier.")
+
+
 class Trainer(transformers.Trainer):
-    """``Trainer`` that evaluates in dataset order.
+    """``Trainer`` that evaluates in dataset order and can train the new head faster than the body.
 
     transformers 5 applies ``train_sampling_strategy="group_by_length"`` to evaluation too, which
     shuffles the predictions handed to ``compute_metrics``; the QA metric maps windows back to
     their questions by position, so it needs them in order.
+
+    ``head_lr_multiplier``: the randomly initialised head starts from nothing while the body only
+    adapts, so with few training steps the head gets ``lr * head_lr_multiplier`` (its own optimizer
+    groups, scheduled like the rest).
     """
+
+    def __init__(self, *args, head_lr_multiplier: float = 1.0, **kwargs):
+        self.head_lr_multiplier = head_lr_multiplier
+        super().__init__(*args, **kwargs)
 
     def _get_eval_sampler(self, eval_dataset):
         return SequentialSampler(eval_dataset) if eval_dataset is not None else None
+
+    def create_optimizer(self, model=None):
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        if fresh and self.head_lr_multiplier != 1.0:
+            model = self.model if model is None else model
+            head = {id(p) for name, p in model.named_parameters() if name.startswith(HEAD_PREFIXES)}
+            for group in list(optimizer.param_groups):
+                moved = [p for p in group["params"] if id(p) in head]
+                if moved:
+                    group["params"] = [p for p in group["params"] if id(p) not in head]
+                    settings = {k: v for k, v in group.items() if k != "params"}
+                    optimizer.add_param_group({**settings, "params": moved, "lr": group["lr"] * self.head_lr_multiplier})
+        return optimizer
 
 
 def emit(on_progress: Progress | None, model: str, stage: str, step: int, total: int, message: str) -> None:

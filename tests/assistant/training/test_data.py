@@ -8,6 +8,7 @@ import pytest
 
 from assistant.errors import DataFormatError
 from assistant.training.data import (
+    QAExample,
     detect_task,
     load_labelled_texts,
     load_squad,
@@ -115,6 +116,15 @@ def test_squad_split_never_shares_a_context(tmp_path):
     train, validation = split_squad(load_squad(write_squad(tmp_path / "qa.json")), 0.34, seed=0)
     assert train and validation
     assert not {e.context for e in train} & {e.context for e in validation}
+
+
+def test_squad_split_by_question_holds_out_questions_of_trained_contexts(tmp_path):
+    once = load_squad(write_squad(tmp_path / "qa.json"))
+    examples = once + [QAExample(e.id + "-again", "and " + e.question, e.context, e.answers) for e in once]
+    train, validation = split_squad(examples, 0.34, seed=0, holdout="questions")
+    assert len(validation) == round(len(examples) * 0.34) and len(train) + len(validation) == len(examples)
+    assert not {e.id for e in train} & {e.id for e in validation}
+    assert {e.context for e in validation} & {e.context for e in train}
 
 
 def test_single_label_data_is_refused(tmp_path):
