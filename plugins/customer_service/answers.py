@@ -6,6 +6,12 @@ not similarities) and the reader's calibrated span score against the extractor's
 threshold. When the intent model has recognised a document intent (``return_item`` ...) and
 retrieval found that intent's own help page, the two corroborate each other and a weaker span
 from that page is accepted.
+Competing spans are also weighed by their passage's retrieval rank (reader score times
+``RANK_WEIGHT ** rank``, as open-domain readers combine reader and retriever), so a likely-looking
+span from a barely related page does not beat the answer on the best-matching one.
+Documents added to the store beyond the bundled help pages (uploads) belong to no intent: a
+question whose closest passage is in one of them is answered from the documents whatever the
+intent model says, since it was never trained on them.
 With no exact answer the most relevant passage is shown, saying that it is not an exact answer
 (the dialogue then offers a person), when the intent or a high similarity vouches for it;
 otherwise the answer is None, and the dialogue says it is not sure instead of guessing.
@@ -33,6 +39,8 @@ MIN_SIMILARITY = 0.35
 #: Without an intent, the most relevant passage is shown (as "not an exact answer") from this similarity on.
 PASSAGE_SIMILARITY = 0.45
 CANDIDATE_SPANS = 10
+#: How much less a span counts for each retrieval rank its passage is below the first.
+RANK_WEIGHT = 0.6
 #: How much likelier a span from another page must be to beat one from the intent's own page.
 INTENT_PAGE_BOOST = 2.0
 #: A span from the recognised intent's own page needs this fraction of the abstain threshold.
@@ -54,6 +62,8 @@ class Retrieval:
 
     hits: list
     similarity: float
+    #: Source of the most similar passage (dense search).
+    best_source: str | None = None
 
     @property
     def confidence(self) -> float:
@@ -114,16 +124,26 @@ def document_title(path: str, fallback: str) -> str:
 class DocumentAnswerer:
     """Retrieval plus the fine-tuned reader, phrased with the plugin's templates."""
 
-    def __init__(self, store, reader, templates: Templates):
+    def __init__(self, store, reader, templates: Templates, bundled_files: frozenset[str] = frozenset()):
         self.store = store
         #: An ``ActiveModel`` of AnswerExtractor, so a newly activated version is used next turn.
         self.reader = reader
         self.templates = templates
+        #: File names of the bundled help pages; any other source in the store was added (uploaded).
+        self.bundled_files = bundled_files
 
     def retrieve(self, question: str) -> Retrieval:
         hits = self.store.search(question, k=PASSAGES, mode="hybrid")
         best = self.store.search(question, k=1, mode="dense")
-        return Retrieval(hits=hits, similarity=best[0].score if best else -1.0)
+        return Retrieval(hits=hits, similarity=best[0].score if best else -1.0, best_source=best[0].source if best else None)
+
+    def about_added_document(self, retrieval: Retrieval) -> bool:
+        """Whether the question's closest passage is in an added (not bundled) document, close enough to answer from."""
+        return (
+            retrieval.best_source is not None
+            and PurePath(retrieval.best_source).name not in self.bundled_files
+            and retrieval.similarity >= MIN_SIMILARITY
+        )
 
     def answer(self, question: str, intent: str | None, retrieval: Retrieval | None = None) -> DocumentAnswer | None:
         retrieval = retrieval or self.retrieve(question)
@@ -143,7 +163,11 @@ class DocumentAnswerer:
         accepted = [
             span for span in spans if span.score >= threshold * (CORROBORATED_FACTOR if on_intent_page(span) else 1.0)
         ]
-        best = max(accepted, key=lambda span: span.score * (INTENT_PAGE_BOOST if on_intent_page(span) else 1.0), default=None)
+
+        def weight(span) -> float:
+            return span.score * (INTENT_PAGE_BOOST if on_intent_page(span) else 1.0) * RANK_WEIGHT**span.passage_index
+
+        best = max(accepted, key=weight, default=None)
         if best is not None:
             return self._quoted(hits, best, spec)
         if spec is not None or retrieval.similarity >= PASSAGE_SIMILARITY:

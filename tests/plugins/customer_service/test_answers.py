@@ -30,7 +30,8 @@ class FixedStore:
 
     def search(self, query, k=5, mode="hybrid", filters=None):
         if mode == "dense":
-            return [Hit("x", "x", self.similarity, "x", 0, 1)]
+            best = self.hits[0].source if self.hits else "x"
+            return [Hit("x", "x", self.similarity, best, 0, 1)]
         return self.hits[:k]
 
 
@@ -51,8 +52,13 @@ class Active:
         return self.model
 
 
+BUNDLED = frozenset({"shipping-rates.md", "returns-policy.md"})
+
+
 def answerer(hits, similarity, spans):
-    return DocumentAnswerer(FixedStore(hits, similarity), Active(FixedReader(spans)), Templates.load(DATA / "templates.json"))
+    return DocumentAnswerer(
+        FixedStore(hits, similarity), Active(FixedReader(spans)), Templates.load(DATA / "templates.json"), BUNDLED
+    )
 
 
 def span_of(text, needle, passage, score):
@@ -85,9 +91,29 @@ def test_unrelated_question_gets_no_answer_even_with_a_confident_intent():
 
 def test_the_intents_own_page_wins_over_a_somewhat_likelier_span_elsewhere():
     hits = [hit(RATES, "shipping-rates.md"), hit(RETURNS, "returns-policy.md")]
-    spans = [span_of(RATES, "$14.99", 0, 0.9), span_of(RETURNS, "30 days", 1, 0.6)]
+    spans = [span_of(RATES, "$14.99", 0, 0.7), span_of(RETURNS, "30 days", 1, 0.6)]  # 0.6 * 2 (page) * 0.6 (rank) > 0.7
     assert answerer(hits, 0.6, spans).answer("how long to return?", "return_item").evidence[0].answer == "30 days"
     assert answerer(hits, 0.6, spans).answer("how long to return?", None).evidence[0].answer == "$14.99"
+
+
+def test_a_span_on_a_lower_ranked_passage_needs_a_clearly_higher_score():
+    hits = [hit(RETURNS, "returns-policy.md"), hit(RATES, "shipping-rates.md"), hit(RATES, "b.md"), hit(RATES, "c.md")]
+    close = [span_of(RETURNS, "30 days", 0, 0.6), span_of(RATES, "$14.99", 1, 0.8)]
+    assert answerer(hits, 0.6, close).answer("how long to return?", None).evidence[0].answer == "30 days"  # 0.8 * 0.6 < 0.6
+    far = [span_of(RETURNS, "30 days", 0, 0.55), span_of(RATES, "$14.99", 3, 0.95)]
+    assert answerer(hits, 0.6, far).answer("how long to return?", None).evidence[0].answer == "30 days"
+    clear = [span_of(RETURNS, "30 days", 0, 0.5), span_of(RATES, "$14.99", 1, 0.99)]
+    assert answerer(hits, 0.6, clear).answer("express cost?", None).evidence[0].answer == "$14.99"
+
+
+@pytest.mark.parametrize(
+    ("best_page", "similarity", "added"),
+    [("assembly.md", 0.5, True), ("uploads/assembly.md", 0.36, True), ("assembly.md", 0.3, False), ("returns-policy.md", 0.8, False)],
+)
+def test_a_question_is_about_an_added_document_when_its_closest_passage_is_in_one(best_page, similarity, added):
+    retrieval = answerer([hit(RETURNS, best_page)], similarity, []).retrieve("how much is assembly?")
+    assert retrieval.best_source == best_page
+    assert answerer([], similarity, []).about_added_document(retrieval) is added
 
 
 def test_weak_span_counts_only_from_the_intents_own_page():
