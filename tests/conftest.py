@@ -54,21 +54,61 @@ def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+#: Developers may point this at a data dir where `assistant finetune --plugin customer_service` already
+#: ran: its models and stores are copied instead of training again (CI never sets it).
+TRAINED_DATA_DIR_ENV = "ASSISTANT_TEST_TRAINED_DATA_DIR"
+
+
 @pytest.fixture(scope="session")
 def trained_customer_service(tmp_path_factory, minilm_path):
     """Settings on a data dir whose customer_service models are fine-tuned from the bundled data
-    (a shorter schedule than `assistant finetune` uses) and whose help pages are ingested.
+    with the plugin's own schedule (what `assistant finetune` does) and whose help pages are ingested.
 
     Trained once per test session and shared by every slow test that needs the real plugin;
     tests that change orders, tickets or sessions work on `assistant.conversations.scratch_engine`.
     """
+    import os
+    import shutil
+
     from assistant.contract import PluginContext
     from assistant.discovery import load_plugin
     from assistant.models.registry import ModelRegistry
     from assistant.training.finetune import finetune_plugin
 
     settings = load_settings(tmp_path_factory.mktemp("customer-service"))
+    if os.environ.get(TRAINED_DATA_DIR_ENV):
+        trained = load_settings(os.environ[TRAINED_DATA_DIR_ENV])
+        shutil.copytree(trained.models_dir, settings.models_dir)
+        shutil.copytree(trained.stores_dir, settings.stores_dir)
+        return settings
     plugin = load_plugin("customer_service", PluginContext(settings=settings, models=ModelRegistry(settings.models_dir)))
-    results = finetune_plugin(plugin, settings, base_model=minilm_path, epochs=4)
+    results = finetune_plugin(plugin, settings, base_model=minilm_path)
     assert all(result.activated for result in results)
     return settings
+
+
+#: A help page the bundled data knows nothing about, for "upload a document, then ask about it" tests.
+ASSEMBLY_PAGE = """# In-Home Assembly Service
+
+Northwind Goods offers in-home assembly for furniture, shelving and large kitchen appliances bought from us.
+
+## Price and booking
+
+Assembly costs $49 per item, or $99 for up to four items booked in one visit. Book assembly at checkout or within 14 days of delivery from **Account > Orders > Book assembly**. Appointments must be booked at least 3 business days ahead.
+
+## Where it is available
+
+The service is available in 25 metropolitan areas in the US. Enter your ZIP code on the product page to check whether your address is covered.
+"""
+
+
+def with_own_stores(settings, folder: Path):
+    """Settings on ``folder`` sharing ``settings``' models (linked) with a copy of its stores,
+    so a test can add documents without changing what other tests retrieve."""
+    import dataclasses
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(settings.stores_dir, folder / settings.stores_dir.name)
+    (folder / settings.models_dir.name).symlink_to(settings.models_dir.resolve(), target_is_directory=True)
+    return dataclasses.replace(settings, data_dir=folder)

@@ -40,7 +40,7 @@ MIN_SIMILARITY = 0.35
 PASSAGE_SIMILARITY = 0.45
 CANDIDATE_SPANS = 10
 #: How much less a span counts for each retrieval rank its passage is below the first.
-RANK_WEIGHT = 0.6
+RANK_WEIGHT = 0.5
 #: How much likelier a span from another page must be to beat one from the intent's own page.
 INTENT_PAGE_BOOST = 2.0
 #: A span from the recognised intent's own page needs this fraction of the abstain threshold.

@@ -1,8 +1,9 @@
 """End to end in a real headless browser: Debian's chromium driven by Playwright.
 
 The app runs in this process (so the test can read the session store it writes) over a
-data dir whose customer_service models were fine-tuned for the session. The screenshots
-land in test-artifacts/ for a person to look at.
+data dir whose customer_service models were fine-tuned for the session (with its own copy of
+the knowledge stores, since a test uploads into them). The screenshots land in test-artifacts/
+for a person to look at.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ pytestmark = [
 ]
 
 QUESTION = "How long does a refund take?"
-NEW_DOCUMENT = "Gift wrapping costs 4 dollars per item and includes a handwritten card. Wrapped parcels ship in plain boxes.\n"
-NEW_QUESTION = "How much does gift wrapping cost?"
+NEW_QUESTION = "How much does assembly cost?"
 
 
 def free_port() -> int:
@@ -46,18 +46,12 @@ def wait_for(condition, seconds: float = 10.0):
 
 
 @pytest.fixture(scope="module")
-def running_app(trained_customer_service):
-    from assistant.contract import PluginContext
+def running_app(trained_customer_service, tmp_path_factory):
     from assistant.engine import DialogEngine
-    from assistant.models.registry import ModelRegistry
-    from plugins.customer_service import CustomerServicePlugin
-    from tests.ui.library_plugin import LibraryPlugin
+    from tests.conftest import with_own_stores
     from ui import launch
 
-    settings = trained_customer_service
-    context = PluginContext(settings=settings, models=ModelRegistry(settings.models_dir))
-    plugins = {"customer_service": CustomerServicePlugin(context), "library": LibraryPlugin(context)}
-    engine = DialogEngine(settings, plugins=plugins)
+    engine = DialogEngine(with_own_stores(trained_customer_service, tmp_path_factory.mktemp("browser") / "data"))
     port = free_port()
     demo = launch(engine, host="127.0.0.1", port=port, block=False)
     yield engine, f"http://127.0.0.1:{port}/"
@@ -135,14 +129,16 @@ def choose(page, dropdown_id: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def test_uploaded_document_is_ingested_and_cited(running_app, browser, artifacts, tmp_path):
+def test_uploaded_document_is_ingested_then_answers_with_a_citation(running_app, browser, artifacts, tmp_path):
+    from tests.conftest import ASSEMBLY_PAGE
+
     engine, url = running_app
-    document = tmp_path / "gift-wrapping.md"
-    document.write_text(NEW_DOCUMENT, encoding="utf-8")
+    document = tmp_path / "assembly-service.md"
+    document.write_text(ASSEMBLY_PAGE, encoding="utf-8")
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(url)
     page.get_by_role("tab", name="Knowledge").click()
-    choose(page, "knowledge-plugin", "library")
+    choose(page, "knowledge-plugin", "customer_service")
     page.locator("#knowledge-files input[type='file']").set_input_files(str(document))
     page.locator("#ingest").click()
     summary = page.locator("#ingest-summary")
@@ -150,13 +146,12 @@ def test_uploaded_document_is_ingested_and_cited(running_app, browser, artifacts
     assert "1 new" in summary.inner_text()
     page.screenshot(path=str(artifacts / "ui-knowledge.png"), full_page=True)
 
-    page.get_by_role("tab", name="Chat").click()
-    choose(page, "plugin-selector", "library")
+    page.get_by_role("tab", name="Chat").click()  # automatic routing: no plugin chosen
     answer = ask(page, NEW_QUESTION)
-    assert "4 dollars per item" in answer.inner_text()
+    assert "$49 per item" in answer.inner_text() and "customer_service" in answer.inner_text()
     panel = answer.locator("details.evidence")
     panel.locator("summary").click()
-    assert "gift-wrapping.md" in panel.locator(".evidence-source").first.inner_text()
-    assert "4 dollars per item" in panel.locator("mark").first.inner_text()
+    assert "assembly-service.md" in panel.locator(".evidence-source").first.inner_text()
+    assert "$49" in panel.locator("mark").first.inner_text()
     page.screenshot(path=str(artifacts / "ui-uploaded-answer.png"), full_page=True)
     page.close()
