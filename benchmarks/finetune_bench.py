@@ -8,6 +8,11 @@ For each data set, in one run:
 * **frozen + LR**: the same model's sentence embeddings (sentence-transformers, not trained) and a
   scikit-learn logistic regression, C chosen on the same validation split;
 * **ensemble**: the average of both models' calibrated probabilities, threshold re-chosen on validation.
+* with ``--contrastive-epochs N``, SetFit-style contrastive pre-steps first: the sentence encoder is
+  trained with sentence-transformers (``MultipleNegativesRankingLoss`` on pairs of training texts
+  that share a label, in-batch negatives), then both the frozen + LR baseline and a second
+  fine-tuning start from it ("contrastive + LR", "contrastive + fine-tuned", and their ensemble),
+  side by side with the plain rows.
 
 Splits. Banking77 (only ``train.csv`` is available): a stratified ``--test-fraction`` is held out as the
 test set; the rest trains, minus the validation fraction. CLINC150: train on ``train`` (minus the
@@ -127,6 +132,41 @@ def logistic_baseline(base_model: str, train, validation, test, labels: list[str
     return result, {"validation": val_probs, "test": test_probs}
 
 
+def contrastive_encoder(base_model: str, train: list[LabelledText], out: Path, epochs: float, seed: int) -> tuple[str, float]:
+    """SetFit-style contrastive pre-steps: pull texts of one label together, push the batch's others
+    apart (``MultipleNegativesRankingLoss``). Returns the saved encoder folder and its training seconds."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    by_label: dict[str, list[str]] = {}
+    for row in train:
+        by_label.setdefault(row.label, []).append(row.text)
+    anchors, positives = [], []
+    for row in train:
+        others = [t for t in by_label[row.label] if t != row.text]
+        if others:
+            anchors.append(row.text)
+            positives.append(rng.choice(others))
+    with quiet_transformers():
+        encoder = SentenceTransformer(base_model, device="cpu")
+    arguments = SentenceTransformerTrainingArguments(
+        output_dir=str(out / "checkpoints"), num_train_epochs=epochs, per_device_train_batch_size=64, learning_rate=5e-5,
+        warmup_steps=0.1, batch_sampler=BatchSamplers.NO_DUPLICATES, save_strategy="no", report_to="none", seed=seed,
+        logging_steps=50, disable_tqdm=True,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=encoder, args=arguments, train_dataset=Dataset.from_dict({"anchor": anchors, "positive": positives}),
+        loss=MultipleNegativesRankingLoss(encoder),
+    )
+    trainer.train()
+    encoder.save(str(out / "encoder"))
+    return str(out / "encoder"), time.perf_counter() - started
+
+
 def progress_printer(name: str):
     last = {"step": -1}
 
@@ -151,46 +191,30 @@ def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dic
     train, validation = split_labelled(train_rows + data["calibration_extra"], config.validation_fraction, config.seed, OOS, name)
     print(f"{name}: {len(train)} train / {len(validation)} validation / {len(test)} test", flush=True)
 
-    started = time.perf_counter()
-    trained = train_classifier(
-        train, validation, plugin="benchmark", model_name=name, task="sequence-classification", base_model=base_model,
-        config=config, primary_metric="accuracy", run_dir=work / name, resume=False, on_progress=progress_printer(name),
-    )
-    finetune_seconds = time.perf_counter() - started
-    classifier = trained.predictor
-    classifier.model.to("cpu")
-    labels = classifier.labels
-    test_report = evaluate_classifier(classifier, test, OOS)
-    result = {
-        "sizes": {"train": len(train), "validation": len(validation), "test": len(test)},
-        "config": config.as_dict(),
-        "fine_tuned": {
-            "accuracy": test_report["accuracy"],
-            "accuracy_with_abstain": test_report["accuracy_with_abstain"],
-            "macro_f1": test_report["macro_f1"],
-            "abstain_threshold": classifier.abstain_threshold,
-            "temperature": classifier.temperature,
-            "wall_time_s": round(finetune_seconds, 1),
-            "epochs_run": trained.manifest.training["epochs_run"],
-            "best_step": trained.manifest.training["best_step"],
-            "validation_accuracy": trained.manifest.metrics["accuracy"],
-            "most_confused": test_report["most_confused"][:5],
-        },
-    }
-    if "out_of_scope_recall" in test_report:
-        result["fine_tuned"]["out_of_scope_recall"] = test_report["out_of_scope_recall"]
+    result = {"sizes": {"train": len(train), "validation": len(validation), "test": len(test)}, "config": config.as_dict()}
+    bodies = [("", base_model, 0.0)]
+    if args.contrastive_epochs:
+        print(f"{name}: contrastive pre-steps ({args.contrastive_epochs} epochs)", flush=True)
+        encoder, seconds = contrastive_encoder(base_model, train, work / f"{name}-contrastive", args.contrastive_epochs, args.seed)
+        bodies.append(("contrastive_", encoder, seconds))
+    for prefix, body, pre_seconds in bodies:
+        classifier, row, test_report = fine_tune(name + (f" ({prefix.strip('_')})" if prefix else ""), body, train, validation, test, config, work)
+        row["wall_time_s"] = round(row["wall_time_s"] + pre_seconds, 1)
+        if pre_seconds:
+            row["contrastive_wall_time_s"] = round(pre_seconds, 1)
+        result[prefix + "fine_tuned"] = row
+        labels = classifier.labels
+        if not args.skip_baseline:
+            baseline, baseline_probs = logistic_baseline(body, train, validation, test, labels)
+            result[prefix + "frozen_lr"] = baseline
+            tuned_val = classifier.probabilities([e.text for e in validation])
+            tuned_test = classifier.probabilities([e.text for e in test])
+            w = args.ensemble_weight
+            ensemble_val = w * tuned_val + (1 - w) * baseline_probs["validation"]
+            ensemble_test = w * tuned_test + (1 - w) * baseline_probs["test"]
+            result[prefix + "ensemble"] = {**score(ensemble_test, labels, test, fit_threshold(ensemble_val, labels, validation)), "weight": w}
 
-    if not args.skip_baseline:
-        baseline, baseline_probs = logistic_baseline(base_model, train, validation, test, labels)
-        result["frozen_lr"] = baseline
-        tuned_val = classifier.probabilities([e.text for e in validation])
-        tuned_test = classifier.probabilities([e.text for e in test])
-        w = args.ensemble_weight
-        ensemble_val = w * tuned_val + (1 - w) * baseline_probs["validation"]
-        ensemble_test = w * tuned_test + (1 - w) * baseline_probs["test"]
-        result["ensemble"] = {**score(ensemble_test, labels, test, fit_threshold(ensemble_val, labels, validation)), "weight": w}
-
-    if args.quantize:
+    if args.quantize:  # the last fine-tuned model of the run
         quantized = classifier.quantized()
         int8_report = evaluate_classifier(quantized, test, OOS)
         texts = [e.text for e in test[:512]]
@@ -205,10 +229,49 @@ def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dic
     return result
 
 
+def fine_tune(name: str, body: str, train, validation, test, config, work: Path):
+    """Fine-tune from ``body`` by the code behind ``assistant finetune``; the classifier, its result row, its test report."""
+    started = time.perf_counter()
+    trained = train_classifier(
+        train, validation, plugin="benchmark", model_name=name, task="sequence-classification", base_model=body,
+        config=config, primary_metric="accuracy", run_dir=work / name.replace(" ", "-"), resume=False,
+        on_progress=progress_printer(name),
+    )
+    finetune_seconds = time.perf_counter() - started
+    classifier = trained.predictor
+    classifier.model.to("cpu")
+    test_report = evaluate_classifier(classifier, test, OOS)
+    row = {
+        "accuracy": test_report["accuracy"],
+        "accuracy_with_abstain": test_report["accuracy_with_abstain"],
+        "macro_f1": test_report["macro_f1"],
+        "abstain_threshold": classifier.abstain_threshold,
+        "temperature": classifier.temperature,
+        "wall_time_s": round(finetune_seconds, 1),
+        "epochs_run": trained.manifest.training["epochs_run"],
+        "best_step": trained.manifest.training["best_step"],
+        "validation_accuracy": trained.manifest.metrics["accuracy"],
+        "most_confused": test_report["most_confused"][:5],
+    }
+    if "out_of_scope_recall" in test_report:
+        row["out_of_scope_recall"] = test_report["out_of_scope_recall"]
+    return classifier, row, test_report
+
+
+ROWS = (
+    ("fine_tuned", "fine-tuned MiniLM-L6"),
+    ("frozen_lr", "frozen MiniLM-L6 + LR"),
+    ("ensemble", "ensemble (fine-tuned + frozen LR)"),
+    ("contrastive_fine_tuned", "contrastive pre-steps, then fine-tuned"),
+    ("contrastive_frozen_lr", "contrastive pre-steps + LR (SetFit-style)"),
+    ("contrastive_ensemble", "ensemble (both contrastive rows)"),
+)
+
+
 def markdown(results: dict) -> str:
     lines = ["| data set | model | in-scope accuracy | with abstain | out-of-scope recall | fine-tune time |", "| --- | --- | --- | --- | --- | --- |"]
     for name, result in results["datasets"].items():
-        for key, title in (("fine_tuned", "fine-tuned MiniLM-L6"), ("frozen_lr", "frozen MiniLM-L6 + LR"), ("ensemble", "ensemble")):
+        for key, title in ROWS:
             row = result.get(key)
             if row is None:
                 continue
@@ -216,7 +279,7 @@ def markdown(results: dict) -> str:
             seconds = row.get("wall_time_s")
             lines.append(
                 f"| {name} | {title} | {100 * row['accuracy']:.2f}% | {100 * row['accuracy_with_abstain']:.2f}% | {oos} | "
-                + (f"{seconds / 60:.1f} min |" if seconds is not None and key == "fine_tuned" else "- |")
+                + (f"{seconds / 60:.1f} min |" if seconds is not None and key.endswith("fine_tuned") else "- |")
             )
     return "\n".join(lines)
 
@@ -242,6 +305,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--test-fraction", type=float, default=0.2, help="Banking77 share held out as the test set")
     parser.add_argument("--ensemble-weight", type=float, default=0.5, help="weight of the fine-tuned model in the ensemble")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--contrastive-epochs", type=float, default=0.0,
+                        help="SetFit-style contrastive pre-steps (needs the 'bench' extra: pip install -e '.[bench]')")
     parser.add_argument("--quantize", action="store_true", help="also score the int8 copy and time both")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "finetune_bench.json")
