@@ -96,10 +96,15 @@ def score(probs: np.ndarray, labels: list[str], examples: list[LabelledText], th
     return result
 
 
-def fit_threshold(probs: np.ndarray, labels: list[str], validation: list[LabelledText]) -> float:
+def fit_threshold(probs: np.ndarray, labels: list[str], validation: list[LabelledText], min_in_scope: float | None = None) -> float:
     gold = np.array([e.label for e in validation])
     predicted = np.array(labels)[probs.argmax(axis=1)]
-    return choose_threshold(probs.max(axis=1), predicted == gold, gold == OOS)["abstain_threshold"]
+    return choose_threshold(probs.max(axis=1), predicted == gold, gold == OOS, min_in_scope)["abstain_threshold"]
+
+
+def at_floor(probs: dict, labels: list[str], validation, test, floor: float) -> dict:
+    """The operating point whose threshold keeps validation in-scope accuracy (abstain = wrong) >= ``floor``."""
+    return score(probs["test"], labels, test, fit_threshold(probs["validation"], labels, validation, floor))
 
 
 def logistic_baseline(base_model: str, train, validation, test, labels: list[str]) -> tuple[dict, dict]:
@@ -204,15 +209,21 @@ def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dic
             row["contrastive_wall_time_s"] = round(pre_seconds, 1)
         result[prefix + "fine_tuned"] = row
         labels = classifier.labels
+        tuned = {"validation": classifier.probabilities([e.text for e in validation]), "test": classifier.probabilities([e.text for e in test])}
+        floor = args.min_in_scope_accuracy if any(e.label == OOS for e in test) else None
+        if floor is not None:
+            row["at_floor"] = at_floor(tuned, labels, validation, test, floor)
         if not args.skip_baseline:
             baseline, baseline_probs = logistic_baseline(body, train, validation, test, labels)
             result[prefix + "frozen_lr"] = baseline
-            tuned_val = classifier.probabilities([e.text for e in validation])
-            tuned_test = classifier.probabilities([e.text for e in test])
             w = args.ensemble_weight
-            ensemble_val = w * tuned_val + (1 - w) * baseline_probs["validation"]
-            ensemble_test = w * tuned_test + (1 - w) * baseline_probs["test"]
-            result[prefix + "ensemble"] = {**score(ensemble_test, labels, test, fit_threshold(ensemble_val, labels, validation)), "weight": w}
+            ensemble = {split: w * tuned[split] + (1 - w) * baseline_probs[split] for split in ("validation", "test")}
+            result[prefix + "ensemble"] = {
+                **score(ensemble["test"], labels, test, fit_threshold(ensemble["validation"], labels, validation)), "weight": w
+            }
+            if floor is not None:
+                baseline["at_floor"] = at_floor(baseline_probs, labels, validation, test, floor)
+                result[prefix + "ensemble"]["at_floor"] = at_floor(ensemble, labels, validation, test, floor)
 
     if args.quantize:  # the last fine-tuned model of the run
         quantized = classifier.quantized()
@@ -270,6 +281,7 @@ ROWS = (
 
 def markdown(results: dict) -> str:
     lines = ["| data set | model | in-scope accuracy | with abstain | out-of-scope recall | fine-tune time |", "| --- | --- | --- | --- | --- | --- |"]
+    floors = []
     for name, result in results["datasets"].items():
         for key, title in ROWS:
             row = result.get(key)
@@ -281,6 +293,14 @@ def markdown(results: dict) -> str:
                 f"| {name} | {title} | {100 * row['accuracy']:.2f}% | {100 * row['accuracy_with_abstain']:.2f}% | {oos} | "
                 + (f"{seconds / 60:.1f} min |" if seconds is not None and key.endswith("fine_tuned") else "- |")
             )
+            if "at_floor" in row:
+                point = row["at_floor"]
+                floors.append(f"| {name} | {title} | {100 * point['accuracy_with_abstain']:.2f}% | "
+                              f"{100 * point['out_of_scope_recall']:.2f}% | {point['abstain_threshold']:.3f} |")
+    if floors:
+        lines += ["", f"Threshold chosen for in-scope accuracy (abstain = wrong) >= {results['min_in_scope_accuracy']:g} on validation:", "",
+                  "| data set | model | in-scope accuracy, abstain = wrong | out-of-scope recall | threshold |",
+                  "| --- | --- | --- | --- | --- |", *floors]
     return "\n".join(lines)
 
 
@@ -303,6 +323,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-group-by-length", action="store_true", help="random batches instead of length-grouped ones")
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     parser.add_argument("--test-fraction", type=float, default=0.2, help="Banking77 share held out as the test set")
+    parser.add_argument("--min-in-scope-accuracy", type=float, default=0.96,
+                        help="with out-of-scope test rows, also report the threshold keeping validation in-scope accuracy >= this")
     parser.add_argument("--ensemble-weight", type=float, default=0.5, help="weight of the fine-tuned model in the ensemble")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--contrastive-epochs", type=float, default=0.0,
@@ -324,6 +346,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "platform": platform.platform()},
         "libraries": library_versions(),
         "base_model": base_model,
+        "min_in_scope_accuracy": args.min_in_scope_accuracy,
         "datasets": {},
     }
     started = time.perf_counter()

@@ -5,8 +5,9 @@
   the confidences can be trusted.
 * Abstain threshold on the calibrated confidence. When validation holds out-of-scope examples
   (CLINC150's ``oos``, SQuAD 2.0's impossible questions) the threshold maximises in-scope accuracy
-  (abstaining counts as wrong) + out-of-scope recall. Without them it maximises
-  (accepted correct - accepted wrong): abstain exactly where the model is more often wrong than right.
+  (abstaining counts as wrong) + out-of-scope recall, or, given ``min_in_scope_accuracy``, the
+  out-of-scope recall among thresholds that keep in-scope accuracy at least that high. Without them it
+  maximises (accepted correct - accepted wrong): abstain exactly where the model is more often wrong than right.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(np.exp(found.x)) if found.success else 1.0
 
 
-def choose_threshold(confidences: np.ndarray, correct: np.ndarray, out_of_scope: np.ndarray) -> dict:
+def choose_threshold(
+    confidences: np.ndarray, correct: np.ndarray, out_of_scope: np.ndarray, min_in_scope_accuracy: float | None = None
+) -> dict:
     """The abstain threshold and what it gives on validation.
 
     ``confidences``: calibrated confidence of each validation prediction; ``correct``: whether the
@@ -50,7 +53,14 @@ def choose_threshold(confidences: np.ndarray, correct: np.ndarray, out_of_scope:
         return len(values) - np.searchsorted(values, candidates, side="left")
 
     in_scope = max(len(right) + len(wrong), 1)
-    if len(outside):
+    if len(outside) and min_in_scope_accuracy is not None:
+        rule = f"maximise out-of-scope recall keeping in-scope accuracy (abstain = wrong) >= {min_in_scope_accuracy:g}"
+        recall = (len(outside) - accepted(outside)) / len(outside)
+        keeps = accepted(right) / in_scope >= min_in_scope_accuracy
+        objective = np.where(keeps, recall, -1.0)
+        if not keeps.any():
+            objective = accepted(right) / in_scope  # unreachable: the threshold that loses the least
+    elif len(outside):
         rule = "maximise in-scope accuracy (abstain = wrong) + out-of-scope recall"
         objective = accepted(right) / in_scope + (len(outside) - accepted(outside)) / len(outside)
     else:

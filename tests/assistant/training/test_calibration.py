@@ -35,6 +35,19 @@ def test_threshold_with_out_of_scope_examples_separates_them():
     assert choice["validation_in_scope_accuracy_with_abstain"] == pytest.approx(5 / 6)
 
 
+def test_threshold_with_an_in_scope_floor_catches_the_most_out_of_scope_rows_above_the_floor():
+    confidences = np.array([0.95, 0.9, 0.85, 0.8, 0.55, 0.7, 0.6, 0.5, 0.3])
+    correct = np.array([True, True, True, True, True, False, False, False, False])
+    oos = np.array([False] * 5 + [True, True, True, True])
+    balanced = choose_threshold(confidences, correct, oos)
+    assert balanced["abstain_threshold"] == 0.8  # gives up one in-scope row (0.55) to catch every out-of-scope one
+    floored = choose_threshold(confidences, correct, oos, min_in_scope_accuracy=1.0)
+    assert floored["abstain_threshold"] == 0.55 and floored["validation_in_scope_accuracy_with_abstain"] == 1.0
+    assert floored["validation_out_of_scope_recall"] == 0.5  # 0.5 and 0.3 are caught, 0.7 and 0.6 are not
+    unreachable = choose_threshold(confidences, np.zeros(9, dtype=bool), oos, min_in_scope_accuracy=0.9)
+    assert unreachable["abstain_threshold"] == 0.0
+
+
 def test_threshold_without_out_of_scope_abstains_where_wrong_outnumbers_right():
     confidences = np.array([0.99, 0.97, 0.95, 0.9, 0.5, 0.45, 0.4, 0.35])
     correct = np.array([True, True, True, True, False, False, True, False])
