@@ -39,7 +39,7 @@ TRANSFORMERS_NOTE = (
 
 
 QA_ONLY = {"doc_stride", "max_answer_tokens", "qa_holdout"}
-CLASSIFICATION_ONLY = {"pooling", "out_of_scope_label", "label_smoothing"}
+CLASSIFICATION_ONLY = {"pooling", "out_of_scope_label", "min_in_scope_accuracy", "label_smoothing"}
 
 
 def _percent(value) -> str:
@@ -72,7 +72,7 @@ def write_model_card(folder: Path, manifest: Manifest, report: dict, data: dict)
         "| --- | --- |",
     ]
     shown = ("epochs", "lr", "batch_size", "max_length", "seed", "weight_decay", "warmup_ratio", "label_smoothing",
-             "patience", "lr_scheduler", "group_by_length", "pooling", "out_of_scope_label", "doc_stride", "max_answer_tokens",
+             "patience", "lr_scheduler", "group_by_length", "pooling", "out_of_scope_label", "min_in_scope_accuracy", "doc_stride", "max_answer_tokens",
              "qa_holdout", "steps", "epochs_run", "best_step", "resumed_from_step", "wall_time_s", "quantized_from")
     skipped = CLASSIFICATION_ONLY if manifest.task == "extractive-qa" else QA_ONLY
     lines += [f"| {key} | {training[key]} |" for key in shown if key in training and key not in skipped]

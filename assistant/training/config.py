@@ -31,6 +31,9 @@ class TrainConfig:
     pooling: str = "mean"
     #: Label of out-of-scope rows (e.g. CLINC150's "oos"): not a class; used to pick the abstain threshold.
     out_of_scope_label: str | None = None
+    #: With out-of-scope rows: pick the threshold catching the most of them while validation in-scope
+    #: accuracy (abstain = wrong) stays at least this (None: maximise the sum of both).
+    min_in_scope_accuracy: float | None = None
     #: QA: token overlap between the windows a long context is split into.
     doc_stride: int = 128
     #: QA: longest answer, in tokens.
@@ -80,7 +83,12 @@ def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides
             values[name] = kind(values[name]) if name in values else values.get(name)
         except (TypeError, ValueError):
             raise TrainingSettingError(model, f"{name}={values[name]!r} is not a number", f"set {name} to a {kind.__name__}") from None
-    config = TrainConfig(**{k: v for k, v in values.items() if v is not None or k == "out_of_scope_label"})
+    if values.get("min_in_scope_accuracy") is not None:
+        try:
+            values["min_in_scope_accuracy"] = float(values["min_in_scope_accuracy"])
+        except (TypeError, ValueError):
+            raise TrainingSettingError(model, f"min_in_scope_accuracy={values['min_in_scope_accuracy']!r} is not a number", "set it to a fraction such as 0.96") from None
+    config = TrainConfig(**{k: v for k, v in values.items() if v is not None or k in ("out_of_scope_label", "min_in_scope_accuracy")})
     checks = [
         ("epochs", config.epochs > 0, "a positive number"),
         ("lr", 0 < config.lr < 1, "a positive learning rate such as 5e-5"),
@@ -97,6 +105,7 @@ def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides
         ("max_answer_tokens", config.max_answer_tokens >= 1, "at least 1"),
         ("lr_scheduler", config.lr_scheduler in SCHEDULERS, f"one of {', '.join(SCHEDULERS)}"),
         ("qa_holdout", config.qa_holdout in QA_HOLDOUTS, f"one of {', '.join(QA_HOLDOUTS)}"),
+        ("min_in_scope_accuracy", config.min_in_scope_accuracy is None or 0 < config.min_in_scope_accuracy <= 1, "a fraction such as 0.96"),
     ]
     for name, ok, wanted in checks:
         if not ok:
