@@ -1,12 +1,13 @@
 """Extractive question answering: find answer spans in passages, with character offsets and scores.
 
 Long passages are split into overlapping windows (``max_length`` tokens, ``doc_stride`` tokens
-of overlap). An answer never crosses a line break or a table cell (``|``): such spans are not candidates. In each window the model gives start and end logits; after dividing by the fitted
+of overlap). In each window the model gives start and end logits; after dividing by the fitted
 temperature, a softmax over the window's context tokens plus [CLS] turns them into
 probabilities, and a span's score is ``p(start) * p(end)`` (0..1). [CLS] stands for "no answer
 here": a window whose no-answer score beats its best span contributes nothing, so when the model
 prefers no answer everywhere, ``extract`` returns ``[]``. BERT's QA head reads token states
-directly, so the unused [CLS] pooler of the base model plays no part here.
+directly, so the unused [CLS] pooler of the base model plays no part here. An answer never
+crosses a line break or a table cell (``|``): such spans are not candidates.
 """
 
 from __future__ import annotations

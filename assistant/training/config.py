@@ -65,8 +65,10 @@ SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 NUMERIC = {
     "epochs": float, "lr": float, "batch_size": int, "max_length": int, "seed": int, "weight_decay": float,
     "warmup_ratio": float, "label_smoothing": float, "head_lr_multiplier": float, "patience": int, "validation_fraction": float,
-    "doc_stride": int, "max_answer_tokens": int,
+    "doc_stride": int, "max_answer_tokens": int, "min_in_scope_accuracy": float,
 }
+#: Settings whose default is None ("not set"); a None value stays None.
+OPTIONAL = ("out_of_scope_label", "min_in_scope_accuracy")
 
 
 def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
@@ -79,16 +81,13 @@ def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides
         )
     values = {**TASK_DEFAULTS[task], **spec_defaults, **{k: v for k, v in overrides.items() if v is not None}}
     for name, kind in NUMERIC.items():
+        if name not in values or (values[name] is None and name in OPTIONAL):
+            continue  # not set: TrainConfig's default
         try:
-            values[name] = kind(values[name]) if name in values else values.get(name)
+            values[name] = kind(values[name])
         except (TypeError, ValueError):
             raise TrainingSettingError(model, f"{name}={values[name]!r} is not a number", f"set {name} to a {kind.__name__}") from None
-    if values.get("min_in_scope_accuracy") is not None:
-        try:
-            values["min_in_scope_accuracy"] = float(values["min_in_scope_accuracy"])
-        except (TypeError, ValueError):
-            raise TrainingSettingError(model, f"min_in_scope_accuracy={values['min_in_scope_accuracy']!r} is not a number", "set it to a fraction such as 0.96") from None
-    config = TrainConfig(**{k: v for k, v in values.items() if v is not None or k in ("out_of_scope_label", "min_in_scope_accuracy")})
+    config = TrainConfig(**{k: v for k, v in values.items() if v is not None or k in OPTIONAL})
     checks = [
         ("epochs", config.epochs > 0, "a positive number"),
         ("lr", 0 < config.lr < 1, "a positive learning rate such as 5e-5"),
