@@ -8,6 +8,9 @@ For each data set, in one run:
 * **frozen + LR**: the same model's sentence embeddings (sentence-transformers, not trained) and a
   scikit-learn logistic regression, C chosen on the same validation split;
 * **ensemble**: the average of both models' calibrated probabilities, threshold re-chosen on validation.
+* with ``--seeds N`` (N > 1), N - 1 more fine-tunings with other seeds (same split): "N fine-tuned
+  seeds" averages their probabilities, and "N fine-tuned seeds + frozen LR" adds the baseline
+  (weight ``--ensemble-weight`` for the fine-tuned mean); their time is the sum of all fine-tunings.
 * with ``--contrastive-epochs N``, SetFit-style contrastive pre-steps first: the sentence encoder is
   trained with sentence-transformers (``MultipleNegativesRankingLoss`` on pairs of training texts
   that share a label, in-batch negatives), then both the frozen + LR baseline and a second
@@ -36,6 +39,7 @@ import random
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -186,7 +190,7 @@ def progress_printer(name: str):
 
 
 def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dict:
-    overrides = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "seed")}
+    overrides = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "seed", "precision", "attention_dropout")}
     defaults = {"pooling": args.pooling, "label_smoothing": args.label_smoothing, "lr_scheduler": args.lr_scheduler,
                 "patience": args.patience, "warmup_ratio": args.warmup_ratio, "group_by_length": not args.no_group_by_length, "validation_fraction": args.validation_fraction,
                 "out_of_scope_label": OOS}
@@ -224,6 +228,9 @@ def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dic
             if floor is not None:
                 baseline["at_floor"] = at_floor(baseline_probs, labels, validation, test, floor)
                 result[prefix + "ensemble"]["at_floor"] = at_floor(ensemble, labels, validation, test, floor)
+        if prefix == "" and args.seeds > 1:
+            seed_ensembles(name, body, train, validation, test, config, work, args, tuned, row, labels,
+                           None if args.skip_baseline else baseline_probs, result, floor)
 
     if args.quantize:  # the last fine-tuned model of the run
         quantized = classifier.quantized()
@@ -238,6 +245,29 @@ def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dic
             "speedup": full_ms / int8_ms,
         }
     return result
+
+
+def seed_ensembles(name, body, train, validation, test, config, work, args, tuned, row, labels, baseline_probs, result, floor):
+    """Fine-tune ``args.seeds - 1`` more seeds; score the mean of all seeds, alone and with the LR baseline."""
+    members, seconds = [tuned], row["wall_time_s"]
+    for offset in range(1, args.seeds):
+        seeded = replace(config, seed=config.seed + offset)
+        classifier, seed_row, _ = fine_tune(f"{name} (seed {seeded.seed})", body, train, validation, test, seeded, work)
+        assert classifier.labels == labels
+        members.append({split: classifier.probabilities([e.text for e in rows]) for split, rows in (("validation", validation), ("test", test))})
+        seconds += seed_row["wall_time_s"]
+        result.setdefault("seed_rows", []).append(seed_row)
+    mean = {split: np.mean([m[split] for m in members], axis=0) for split in ("validation", "test")}
+    combos = [("seeds_ensemble", mean, seconds)]
+    if baseline_probs is not None:
+        w = args.ensemble_weight
+        combos.append(("seeds_lr_ensemble", {s: w * mean[s] + (1 - w) * baseline_probs[s] for s in mean},
+                       seconds + result["frozen_lr"]["wall_time_s"]))
+    for key, probs, total in combos:
+        result[key] = {**score(probs["test"], labels, test, fit_threshold(probs["validation"], labels, validation)),
+                       "seeds": args.seeds, "wall_time_s": round(total, 1)}
+        if floor is not None:
+            result[key]["at_floor"] = at_floor(probs, labels, validation, test, floor)
 
 
 def fine_tune(name: str, body: str, train, validation, test, config, work: Path):
@@ -273,6 +303,8 @@ ROWS = (
     ("fine_tuned", "fine-tuned MiniLM-L6"),
     ("frozen_lr", "frozen MiniLM-L6 + LR"),
     ("ensemble", "ensemble (fine-tuned + frozen LR)"),
+    ("seeds_ensemble", "{seeds} fine-tuned seeds, averaged"),
+    ("seeds_lr_ensemble", "{seeds} fine-tuned seeds + frozen LR"),
     ("contrastive_fine_tuned", "contrastive pre-steps, then fine-tuned"),
     ("contrastive_frozen_lr", "contrastive pre-steps + LR (SetFit-style)"),
     ("contrastive_ensemble", "ensemble (both contrastive rows)"),
@@ -287,11 +319,12 @@ def markdown(results: dict) -> str:
             row = result.get(key)
             if row is None:
                 continue
+            title = title.format(seeds=row.get("seeds"))
             oos = f"{100 * row['out_of_scope_recall']:.2f}%" if "out_of_scope_recall" in row else "-"
             seconds = row.get("wall_time_s")
             lines.append(
                 f"| {name} | {title} | {100 * row['accuracy']:.2f}% | {100 * row['accuracy_with_abstain']:.2f}% | {oos} | "
-                + (f"{seconds / 60:.1f} min |" if seconds is not None and key.endswith("fine_tuned") else "- |")
+                + (f"{seconds / 60:.1f} min |" if seconds is not None and (key.endswith("fine_tuned") or key.startswith("seeds")) else "- |")
             )
             if "at_floor" in row:
                 point = row["at_floor"]
@@ -315,6 +348,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seeds", type=int, default=1, help="fine-tune this many seeds and also report their ensembles")
+    parser.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"], help="training precision (default: auto)")
+    parser.add_argument("--attention-dropout", type=float, default=None, help="attention dropout while training (default: 0)")
     parser.add_argument("--pooling", default="mean", choices=["mean", "cls"])
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--lr-scheduler", default="linear", choices=["linear", "cosine", "constant_with_warmup"])

@@ -85,6 +85,9 @@ def finetune(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Examples per training step."),
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Longest input, in tokens."),
     seed: int = typer.Option(42, "--seed", help="Random seed for the split, initialisation and shuffling."),
+    precision: Optional[str] = typer.Option(
+        None, "--precision", help="auto (bf16 where the CPU or GPU runs it natively), bf16 or fp32 (default: auto)."
+    ),
     force: bool = typer.Option(False, "--force", help="Activate the new version even if it scores worse than the active one."),
     quantize: bool = typer.Option(False, "--quantize", help="Also write an int8 version (faster on CPU) and activate that one."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run from its last checkpoint."),
@@ -108,6 +111,7 @@ def finetune(
                 batch_size=batch_size,
                 max_length=max_length,
                 seed=seed,
+                precision=precision,
                 force=force,
                 quantize=quantize,
                 resume=resume,

@@ -43,6 +43,11 @@ class TrainConfig:
     lr_scheduler: str = "linear"
     #: Batch examples of similar length together (less padding, faster on CPU); order stays random.
     group_by_length: bool = True
+    #: "auto" (bf16 mixed precision where the hardware runs it natively, else fp32), "bf16" or "fp32".
+    precision: str = "auto"
+    #: Attention-probability dropout while fine-tuning (None: the base model's, 0.1 for BERT). At 0 PyTorch
+    #: uses its fused attention kernel, which trains about 1.5x faster on CPU.
+    attention_dropout: float | None = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,14 +66,15 @@ TASK_METRICS = {
 }
 
 SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 NUMERIC = {
     "epochs": float, "lr": float, "batch_size": int, "max_length": int, "seed": int, "weight_decay": float,
     "warmup_ratio": float, "label_smoothing": float, "head_lr_multiplier": float, "patience": int, "validation_fraction": float,
-    "doc_stride": int, "max_answer_tokens": int, "min_in_scope_accuracy": float,
+    "doc_stride": int, "max_answer_tokens": int, "min_in_scope_accuracy": float, "attention_dropout": float,
 }
 #: Settings whose default is None ("not set"); a None value stays None.
-OPTIONAL = ("out_of_scope_label", "min_in_scope_accuracy")
+OPTIONAL = ("out_of_scope_label", "min_in_scope_accuracy", "attention_dropout")
 
 
 def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
@@ -103,6 +109,8 @@ def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides
         ("doc_stride", task != "extractive-qa" or 0 <= config.doc_stride < config.max_length // 2, "smaller than half of max_length"),
         ("max_answer_tokens", config.max_answer_tokens >= 1, "at least 1"),
         ("lr_scheduler", config.lr_scheduler in SCHEDULERS, f"one of {', '.join(SCHEDULERS)}"),
+        ("attention_dropout", config.attention_dropout is None or 0 <= config.attention_dropout < 1, "between 0 and 1, or None for the base model's"),
+        ("precision", config.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
         ("qa_holdout", config.qa_holdout in QA_HOLDOUTS, f"one of {', '.join(QA_HOLDOUTS)}"),
         ("min_in_scope_accuracy", config.min_in_scope_accuracy is None or 0 < config.min_in_scope_accuracy <= 1, "a fraction such as 0.96"),
     ]

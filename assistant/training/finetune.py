@@ -85,6 +85,7 @@ def finetune_plugin(
     batch_size=None,
     max_length=None,
     seed: int = 42,
+    precision: str | None = None,
     force: bool = False,
     quantize: bool = False,
     resume: bool = True,
@@ -96,7 +97,8 @@ def finetune_plugin(
     specs = select_specs(plugin, model, data)
     base = resolve_base_model(base_model, settings)
     registry = ModelRegistry(settings.models_dir)
-    overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length, "seed": seed}
+    overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length, "seed": seed,
+                 "precision": precision}
     configs = [build_config(spec.name, spec.task, spec.defaults, overrides) for spec in specs]
     for spec in specs:  # every declaration is checked before any training time is spent
         check_primary_metric(spec.name, spec.task, spec.primary_metric)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, set_seed
 
-from assistant.models.base import quiet_transformers
+from assistant.models.base import model_config, quiet_transformers
 from assistant.models.qa import AnswerExtractor, best_answers, encode_windows
 from assistant.models.registry import Manifest
 from assistant.training import runner
@@ -98,7 +98,7 @@ def train_extractor(
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(base_model)
         set_seed(config.seed)
-        model = AutoModelForQuestionAnswering.from_pretrained(base_model)
+        model = AutoModelForQuestionAnswering.from_pretrained(base_model, config=model_config(base_model, config.attention_dropout))
     train_windows = Windows(tokenizer, train, config)
     validation_windows = Windows(tokenizer, validation, config)
     steps_per_epoch = -(-len(train_windows.sources) // config.batch_size)

@@ -31,3 +31,18 @@ def test_missing_or_incomplete_folders_are_refused_with_the_reason(settings, tin
     with pytest.raises(BaseModelError, match="holds no weights") as caught:
         resolve_base_model(str(no_weights), settings)
     assert "--base-model" in str(caught.value)
+
+
+def test_attention_dropout_is_replaced_only_when_set_and_keeps_the_weights(tiny_bert_path):
+    import torch
+    from transformers import AutoModel
+
+    from assistant.models.base import load_encoder, model_config
+
+    assert model_config(tiny_bert_path).attention_probs_dropout_prob == 0.1  # BERT's default, as saved
+    assert model_config(tiny_bert_path, 0.0).attention_probs_dropout_prob == 0.0
+    encoder = load_encoder(tiny_bert_path, attention_dropout=0.0)
+    assert encoder.config.attention_probs_dropout_prob == 0.0
+    reference = AutoModel.from_pretrained(tiny_bert_path, add_pooling_layer=False)
+    for (name, weight), (_, expected) in zip(encoder.state_dict().items(), reference.state_dict().items()):
+        assert torch.equal(weight, expected), name

@@ -134,6 +134,22 @@ def test_label_smoothing_trains_a_loadable_classifier(settings, tiny_bert_path, 
     assert result.metrics["accuracy"] > 0.5  # chance is 1/3
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_either_precision_trains_a_loadable_full_precision_model(settings, tiny_bert_path, tmp_path, precision):
+    import torch
+
+    spec = ModelSpec("intent", "sequence-classification", write_intents_csv(tmp_path / "intents.csv"), defaults=dict(FAST))
+    # --quantize: the int8 copy is made from the model still in memory, which must have left autocast behind.
+    (result,) = finetune_plugin(make_plugin(settings, [spec]), settings, base_model=tiny_bert_path, precision=precision, quantize=True)
+    full, int8 = ModelRegistry(settings.models_dir).versions("tiny", "intent")
+    classifier = TextClassifier.load(full.path)
+    assert classifier.manifest.training["mixed_precision"] == precision
+    assert {p.dtype for p in classifier.model.parameters()} == {torch.float32}  # bf16 is autocast, weights stay fp32
+    assert classifier.manifest.metrics["accuracy"] > 0.5  # chance is 1/3
+    assert result.quantization["metric_change"] == pytest.approx(
+        TextClassifier.load(int8.path).manifest.metrics["accuracy"] - classifier.manifest.metrics["accuracy"])
+
+
 class Interrupt(Exception):
     pass
 
@@ -198,7 +214,7 @@ def test_impossible_settings_are_refused_with_a_fix(settings, tiny_bert_path, tm
         finetune_plugin(make_plugin(settings, specs), settings, model="answers", base_model=tiny_bert_path)
     with pytest.raises(TrainingSettingError, match="epochs"):
         finetune_plugin(make_plugin(settings, specs_in(tmp_path)), settings, model="intent", base_model=tiny_bert_path, epochs=0)
-    for name, value in (("head_lr_multiplier", 0), ("qa_holdout", "pages"), ("min_in_scope_accuracy", 1.5)):
+    for name, value in (("head_lr_multiplier", 0), ("qa_holdout", "pages"), ("min_in_scope_accuracy", 1.5), ("precision", "fp16"), ("attention_dropout", 1.0)):
         specs = specs_in(tmp_path)
         specs[1].defaults[name] = value
         with pytest.raises(TrainingSettingError, match=name):

@@ -18,7 +18,7 @@ def test_evaluation_predictions_come_in_dataset_order_despite_length_grouping(ti
     # Lengths that length grouping would reorder: short and long texts interleaved.
     texts = [("word " * (3 + (i * 7) % 40)).strip() for i in range(24)]
     rows = [dict(tokenizer(text), start_positions=0, end_positions=0) for text in texts]
-    config = TrainConfig(epochs=1, lr=1e-4, batch_size=4, max_length=64, group_by_length=True)
+    config = TrainConfig(epochs=1, lr=1e-4, batch_size=4, max_length=64, group_by_length=True, precision="fp32")
     trainer = runner.Trainer(
         model=model,
         args=runner.training_arguments(
@@ -34,6 +34,12 @@ def test_evaluation_predictions_come_in_dataset_order_despite_length_grouping(ti
             ids = torch.tensor([row["input_ids"]])
             expected = model(input_ids=ids, token_type_ids=torch.tensor([row["token_type_ids"]])).start_logits[0].numpy()
             np.testing.assert_allclose(start_logits[i, : len(expected)], expected, atol=1e-4)
+
+
+def test_auto_precision_takes_bf16_only_where_it_runs_natively():
+    assert runner.uses_bf16(TrainConfig(epochs=1, lr=1e-4, batch_size=4, max_length=16, precision="auto")) == runner.native_bf16()
+    assert not runner.uses_bf16(TrainConfig(epochs=1, lr=1e-4, batch_size=4, max_length=16, precision="fp32"))
+    assert runner.uses_bf16(TrainConfig(epochs=1, lr=1e-4, batch_size=4, max_length=16, precision="bf16"))
 
 
 def test_head_lr_multiplier_gives_only_the_new_head_a_larger_scheduled_learning_rate(tiny_bert_path, tmp_path):
