@@ -11,6 +11,9 @@ For each data set, in one run:
 * with ``--seeds N`` (N > 1), N - 1 more fine-tunings with other seeds (same split): "N fine-tuned
   seeds" averages their probabilities, and "N fine-tuned seeds + frozen LR" adds the baseline
   (weight ``--ensemble-weight`` for the fine-tuned mean); their time is the sum of all fine-tunings.
+  With ``--tfidf`` too, a third member: word and character n-gram TF-IDF with logistic regression
+  (scikit-learn; lexical, so its errors differ from the encoders'), and the member weights of
+  "N seeds + frozen LR + TF-IDF LR" are chosen on validation accuracy from a small grid.
 * with ``--contrastive-epochs N``, SetFit-style contrastive pre-steps first: the sentence encoder is
   trained with sentence-transformers (``MultipleNegativesRankingLoss`` on pairs of training texts
   that share a label, in-batch negatives), then both the frozen + LR baseline and a second
@@ -141,6 +144,31 @@ def logistic_baseline(base_model: str, train, validation, test, labels: list[str
     return result, {"validation": val_probs, "test": test_probs}
 
 
+def tfidf_baseline(train, validation, test, labels: list[str]) -> tuple[dict, dict]:
+    """Word (1-2) and character (2-5, within word bounds) n-gram TF-IDF + logistic regression, C chosen on validation."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    started = time.perf_counter()
+    y_val = np.array([r.label for r in validation])
+    in_scope = np.isin(y_val, labels)
+    best = None
+    for c in (10.0, 30.0, 100.0):
+        features = make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                              TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True))
+        model = make_pipeline(features, LogisticRegression(C=c, max_iter=3000)).fit([r.text for r in train], [r.label for r in train])
+        accuracy = float((model.predict([r.text for r in validation])[in_scope] == y_val[in_scope]).mean())
+        if best is None or accuracy > best[0]:
+            best = (accuracy, c, model)
+    _, c, model = best
+    assert list(model.classes_) == labels
+    probs = {"validation": model.predict_proba([r.text for r in validation]), "test": model.predict_proba([r.text for r in test])}
+    threshold = fit_threshold(probs["validation"], labels, validation)
+    result = {**score(probs["test"], labels, test, threshold), "C": c, "wall_time_s": round(time.perf_counter() - started, 1)}
+    return result, probs
+
+
 def contrastive_encoder(base_model: str, train: list[LabelledText], out: Path, epochs: float, seed: int) -> tuple[str, float]:
     """SetFit-style contrastive pre-steps: pull texts of one label together, push the batch's others
     apart (``MultipleNegativesRankingLoss``). Returns the saved encoder folder and its training seconds."""
@@ -263,9 +291,29 @@ def seed_ensembles(name, body, train, validation, test, config, work, args, tune
         w = args.ensemble_weight
         combos.append(("seeds_lr_ensemble", {s: w * mean[s] + (1 - w) * baseline_probs[s] for s in mean},
                        seconds + result["frozen_lr"]["wall_time_s"]))
+        if args.tfidf:
+            lexical, lexical_probs = tfidf_baseline(train, validation, test, labels)
+            result["tfidf_lr"] = lexical
+            gold = np.array([e.label for e in validation])
+            in_scope = np.isin(gold, labels)
+
+            def mixed(weights, split):
+                a, b = weights
+                return a * mean[split] + b * lexical_probs[split] + (1 - a - b) * baseline_probs[split]
+
+            def validation_accuracy(weights):
+                predicted = np.array(labels)[mixed(weights, "validation").argmax(axis=1)]
+                return float((predicted == gold)[in_scope].mean())
+
+            grid = [(a, b) for a in (0.4, 0.5, 0.6) for b in (0.0, 0.1, 0.2, 0.3)]
+            chosen = max(grid, key=validation_accuracy)
+            combos.append(("seeds_lr_tfidf_ensemble", {s: mixed(chosen, s) for s in mean},
+                           seconds + result["frozen_lr"]["wall_time_s"] + lexical["wall_time_s"]))
     for key, probs, total in combos:
         result[key] = {**score(probs["test"], labels, test, fit_threshold(probs["validation"], labels, validation)),
                        "seeds": args.seeds, "wall_time_s": round(total, 1)}
+        if key == "seeds_lr_tfidf_ensemble":
+            result[key]["weights"] = {"fine_tuned_mean": chosen[0], "tfidf_lr": chosen[1], "frozen_lr": round(1 - sum(chosen), 2)}
         if floor is not None:
             result[key]["at_floor"] = at_floor(probs, labels, validation, test, floor)
 
@@ -305,6 +353,8 @@ ROWS = (
     ("ensemble", "ensemble (fine-tuned + frozen LR)"),
     ("seeds_ensemble", "{seeds} fine-tuned seeds, averaged"),
     ("seeds_lr_ensemble", "{seeds} fine-tuned seeds + frozen LR"),
+    ("tfidf_lr", "TF-IDF word + character n-grams + LR"),
+    ("seeds_lr_tfidf_ensemble", "{seeds} fine-tuned seeds + frozen LR + TF-IDF LR (weights chosen on validation)"),
     ("contrastive_fine_tuned", "contrastive pre-steps, then fine-tuned"),
     ("contrastive_frozen_lr", "contrastive pre-steps + LR (SetFit-style)"),
     ("contrastive_ensemble", "ensemble (both contrastive rows)"),
@@ -349,6 +399,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--seeds", type=int, default=1, help="fine-tune this many seeds and also report their ensembles")
+    parser.add_argument("--tfidf", action="store_true", help="with --seeds: also a TF-IDF + LR member and its ensemble")
     parser.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"], help="training precision (default: auto)")
     parser.add_argument("--attention-dropout", type=float, default=None, help="attention dropout while training (default: 0)")
     parser.add_argument("--pooling", default="mean", choices=["mean", "cls"])

@@ -100,8 +100,8 @@ _SHOWN = {"accuracy", "macro_f1", "exact_match", "f1", "loss"}
 def native_bf16() -> bool:
     """Whether bf16 runs natively here: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX.
 
-    On such CPUs bf16 autocast trains MiniLM about 2x faster than fp32 (docs/benchmarks.md); elsewhere
-    bf16 is emulated and slower, so "auto" keeps fp32."""
+    On such CPUs bf16 autocast trains MiniLM up to 2x faster than fp32 (docs/benchmarks.md); other CPUs
+    have no bf16 instructions to gain from, so "auto" keeps fp32 there."""
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
