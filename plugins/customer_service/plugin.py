@@ -31,9 +31,12 @@ ANSWERS_PENDING_CONFIDENCE = 0.95
 ORDER_NUMBER_CONFIDENCE = 0.9
 #: Routing confidence for an angry message nothing else explains: upset customers are this plugin's job.
 ANGRY_CONFIDENCE = 0.6
-#: Below this calibrated confidence the intent is treated as unknown (out-of-scope questions
-#: rarely get the model's abstain, because the bundled data has no out-of-scope examples).
+#: Below this calibrated confidence the intent is treated as unknown.
 MIN_INTENT_CONFIDENCE = 0.5
+#: The intent of messages no store intent covers (weather, trivia, recipes ...): treated as unknown,
+#: so the plugin does not start a flow for them. Without it the model, which must pick some store
+#: intent, read "will it rain tomorrow?"-like questions as order_status and asked for an order number.
+OUT_OF_SCOPE = "out_of_scope"
 #: Calibrated probability of "angry" needed before the assistant apologises and offers a person.
 MIN_ANGRY_CONFIDENCE = 0.9
 ANNOTATION = "customer_service"
@@ -76,7 +79,7 @@ class CustomerServicePlugin(Plugin):
                 "intent",
                 "sequence-classification",
                 DATA / "intents.csv",
-                description="What the customer wants (31 store intents, including affirm/deny for confirmations).",
+                description="What the customer wants (31 store intents, including affirm/deny for confirmations, and out_of_scope).",
                 primary_metric="accuracy",
                 defaults={"epochs": 8, "lr": 1e-4, "batch_size": 32, "max_length": 48, "patience": 0},
             ),
@@ -143,7 +146,11 @@ class CustomerServicePlugin(Plugin):
         notes = turn.annotations.setdefault(ANNOTATION, {})
         if "understanding" not in notes:
             prediction = self.intent_model.get().predict([turn.text])[0]
-            known = not prediction.abstain and prediction.confidence >= MIN_INTENT_CONFIDENCE
+            known = (
+                not prediction.abstain
+                and prediction.confidence >= MIN_INTENT_CONFIDENCE
+                and prediction.label != OUT_OF_SCOPE
+            )
             u = Understanding.read(turn.text, prediction.label if known else None, prediction.confidence)
             if u.intent is not None and u.intent not in CONVERSATIONAL_INTENTS:
                 notes["retrieval"] = self.answerer.retrieve(turn.text)
