@@ -34,7 +34,8 @@ SIMILARITY_FLOOR = 0.25
 SIMILARITY_CONFIDENT = 0.55
 #: Below this similarity the help pages do not cover the question: measured on the bundled pages,
 #: store questions score 0.44-0.76 and unrelated ones (weather, sports, recipes) 0.12-0.27. The
-#: intent model cannot tell these apart (it has no out-of-scope examples and is confident anyway).
+#: intent model's out_of_scope class catches many unrelated questions, not all: this floor holds
+#: whatever intent the model gives.
 MIN_SIMILARITY = 0.35
 #: Without an intent, the most relevant passage is shown (as "not an exact answer") from this similarity on.
 PASSAGE_SIMILARITY = 0.45
