@@ -52,7 +52,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.models.base import default_base_model, quiet_transformers  # noqa: E402
-from assistant.models.classifier import softmax  # noqa: E402
 from assistant.models.registry import library_versions  # noqa: E402
 from assistant.training.calibration import choose_threshold  # noqa: E402
 from assistant.training.classification import train_classifier  # noqa: E402
