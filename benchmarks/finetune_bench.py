@@ -113,6 +113,25 @@ def at_floor(probs: dict, labels: list[str], validation, test, floor: float) -> 
     return score(probs["test"], labels, test, fit_threshold(probs["validation"], labels, validation, floor))
 
 
+def fitted_logistic(make_model, cs, x_train, x_val, x_test, train, validation, test, labels: list[str], started: float):
+    """Fit ``make_model(C)`` for each C, keep the best by in-scope validation accuracy; its result row and probabilities."""
+    y_train = [r.label for r in train]
+    y_val = np.array([r.label for r in validation])
+    in_scope = np.isin(y_val, labels)
+    best = None
+    for c in cs:
+        model = make_model(c).fit(x_train, y_train)
+        accuracy = float((model.predict(x_val)[in_scope] == y_val[in_scope]).mean())
+        if best is None or accuracy > best[0]:
+            best = (accuracy, c, model)
+    _, c, model = best
+    assert list(model.classes_) == labels
+    probs = {"validation": model.predict_proba(x_val), "test": model.predict_proba(x_test)}
+    threshold = fit_threshold(probs["validation"], labels, validation)
+    result = {**score(probs["test"], labels, test, threshold), "C": c, "wall_time_s": round(time.perf_counter() - started, 1)}
+    return result, probs
+
+
 def logistic_baseline(base_model: str, train, validation, test, labels: list[str]) -> tuple[dict, dict]:
     """Frozen sentence embeddings + logistic regression (C chosen on validation accuracy)."""
     from sentence_transformers import SentenceTransformer
@@ -125,22 +144,8 @@ def logistic_baseline(base_model: str, train, validation, test, labels: list[str
     def embed(rows):
         return encoder.encode([r.text for r in rows], batch_size=64, normalize_embeddings=True, show_progress_bar=False)
 
-    x_train, x_val, x_test = embed(train), embed(validation), embed(test)
-    y_train = [r.label for r in train]
-    in_scope = np.array([r.label in set(labels) for r in validation])
-    y_val = np.array([r.label for r in validation])
-    best = None
-    for c in (1.0, 10.0, 100.0):
-        model = LogisticRegression(C=c, max_iter=3000).fit(x_train, y_train)
-        accuracy = float((model.predict(x_val[in_scope]) == y_val[in_scope]).mean())
-        if best is None or accuracy > best[0]:
-            best = (accuracy, c, model)
-    _, c, model = best
-    assert list(model.classes_) == labels
-    val_probs, test_probs = model.predict_proba(x_val), model.predict_proba(x_test)
-    threshold = fit_threshold(val_probs, labels, validation)
-    result = {**score(test_probs, labels, test, threshold), "C": c, "wall_time_s": round(time.perf_counter() - started, 1)}
-    return result, {"validation": val_probs, "test": test_probs}
+    return fitted_logistic(lambda c: LogisticRegression(C=c, max_iter=3000), (1.0, 10.0, 100.0),
+                           embed(train), embed(validation), embed(test), train, validation, test, labels, started)
 
 
 def tfidf_baseline(train, validation, test, labels: list[str]) -> tuple[dict, dict]:
@@ -149,23 +154,16 @@ def tfidf_baseline(train, validation, test, labels: list[str]) -> tuple[dict, di
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline, make_union
 
-    started = time.perf_counter()
-    y_val = np.array([r.label for r in validation])
-    in_scope = np.isin(y_val, labels)
-    best = None
-    for c in (10.0, 30.0, 100.0):
+    def make_model(c):
         features = make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
                               TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True))
-        model = make_pipeline(features, LogisticRegression(C=c, max_iter=3000)).fit([r.text for r in train], [r.label for r in train])
-        accuracy = float((model.predict([r.text for r in validation])[in_scope] == y_val[in_scope]).mean())
-        if best is None or accuracy > best[0]:
-            best = (accuracy, c, model)
-    _, c, model = best
-    assert list(model.classes_) == labels
-    probs = {"validation": model.predict_proba([r.text for r in validation]), "test": model.predict_proba([r.text for r in test])}
-    threshold = fit_threshold(probs["validation"], labels, validation)
-    result = {**score(probs["test"], labels, test, threshold), "C": c, "wall_time_s": round(time.perf_counter() - started, 1)}
-    return result, probs
+        return make_pipeline(features, LogisticRegression(C=c, max_iter=3000))
+
+    def texts(rows):
+        return [r.text for r in rows]
+
+    return fitted_logistic(make_model, (10.0, 30.0, 100.0), texts(train), texts(validation), texts(test),
+                           train, validation, test, labels, time.perf_counter())
 
 
 def contrastive_encoder(base_model: str, train: list[LabelledText], out: Path, epochs: float, seed: int) -> tuple[str, float]:
@@ -240,7 +238,7 @@ def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dic
             row["contrastive_wall_time_s"] = round(pre_seconds, 1)
         result[prefix + "fine_tuned"] = row
         labels = classifier.labels
-        tuned = {"validation": classifier.probabilities([e.text for e in validation]), "test": classifier.probabilities([e.text for e in test])}
+        tuned = split_probabilities(classifier, validation, test)
         floor = args.min_in_scope_accuracy if any(e.label == OOS for e in test) else None
         if floor is not None:
             row["at_floor"] = at_floor(tuned, labels, validation, test, floor)
@@ -274,6 +272,10 @@ def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dic
     return result
 
 
+def split_probabilities(classifier, validation, test) -> dict:
+    return {"validation": classifier.probabilities([e.text for e in validation]), "test": classifier.probabilities([e.text for e in test])}
+
+
 def seed_ensembles(name, body, train, validation, test, config, work, args, tuned, row, labels, baseline_probs, result, floor):
     """Fine-tune ``args.seeds - 1`` more seeds; score the mean of all seeds, alone and with the LR baseline."""
     members, seconds = [tuned], row["wall_time_s"]
@@ -281,7 +283,7 @@ def seed_ensembles(name, body, train, validation, test, config, work, args, tune
         seeded = replace(config, seed=config.seed + offset)
         classifier, seed_row, _ = fine_tune(f"{name} (seed {seeded.seed})", body, train, validation, test, seeded, work)
         assert classifier.labels == labels
-        members.append({split: classifier.probabilities([e.text for e in rows]) for split, rows in (("validation", validation), ("test", test))})
+        members.append(split_probabilities(classifier, validation, test))
         seconds += seed_row["wall_time_s"]
         result.setdefault("seed_rows", []).append(seed_row)
     mean = {split: np.mean([m[split] for m in members], axis=0) for split in ("validation", "test")}

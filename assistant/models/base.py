@@ -94,9 +94,10 @@ def load_encoder(path: str, *, weights: bool = True, attention_dropout: float | 
 
     with quiet_transformers():
         config = model_config(path, attention_dropout)
-        build = (lambda **kw: AutoModel.from_pretrained(path, config=config, **kw)) if weights else (
-            lambda **kw: AutoModel.from_config(config, **kw)
-        )
+
+        def build(**options):
+            return AutoModel.from_pretrained(path, config=config, **options) if weights else AutoModel.from_config(config, **options)
+
         try:
             return build(add_pooling_layer=False)
         except TypeError:  # architectures without a pooler (DistilBERT, ...) take no such argument

@@ -71,9 +71,12 @@ def write_model_card(folder: Path, manifest: Manifest, report: dict, data: dict)
         "| setting | value |",
         "| --- | --- |",
     ]
-    shown = ("epochs", "lr", "batch_size", "max_length", "seed", "weight_decay", "warmup_ratio", "label_smoothing",
-             "patience", "lr_scheduler", "group_by_length", "pooling", "out_of_scope_label", "min_in_scope_accuracy", "doc_stride", "max_answer_tokens",
-             "qa_holdout", "steps", "epochs_run", "best_step", "resumed_from_step", "wall_time_s", "quantized_from")
+    shown = (
+        "epochs", "lr", "batch_size", "max_length", "seed", "weight_decay", "warmup_ratio", "label_smoothing",
+        "patience", "lr_scheduler", "group_by_length", "pooling", "out_of_scope_label", "min_in_scope_accuracy",
+        "doc_stride", "max_answer_tokens", "qa_holdout", "precision", "mixed_precision", "attention_dropout",
+        "steps", "epochs_run", "best_step", "resumed_from_step", "wall_time_s", "quantized_from",
+    )
     skipped = CLASSIFICATION_ONLY if manifest.task == "extractive-qa" else QA_ONLY
     lines += [f"| {key} | {training[key]} |" for key in shown if key in training and key not in skipped]
     lines += ["", "## Validation results", ""]

@@ -144,6 +144,7 @@ def test_either_precision_trains_a_loadable_full_precision_model(settings, tiny_
     full, int8 = ModelRegistry(settings.models_dir).versions("tiny", "intent")
     classifier = TextClassifier.load(full.path)
     assert classifier.manifest.training["mixed_precision"] == precision
+    assert f"| mixed_precision | {precision} |" in (full.path / "README.md").read_text()  # the model card says so
     assert {p.dtype for p in classifier.model.parameters()} == {torch.float32}  # bf16 is autocast, weights stay fp32
     assert classifier.manifest.metrics["accuracy"] > 0.5  # chance is 1/3
     assert result.quantization["metric_change"] == pytest.approx(
