@@ -26,6 +26,13 @@ validation fraction); ``oos_train`` is *not* a training class: its 100 queries j
 split, where they choose the abstain threshold; the test set is ``val`` + ``oos_val``. In-scope
 accuracy counts an abstention as an error; out-of-scope recall is the share of ``oos_val`` abstained on.
 
+Thresholds. Each row's own threshold uses the default rule (in-scope accuracy + out-of-scope recall,
+on validation). With out-of-scope test rows, two more operating points are chosen on validation and
+scored on test: ``--min-in-scope-accuracy`` (the floor on in-scope accuracy) and ``--min-oos-recall``
+(the floor on out-of-scope recall), and a trade-off curve is read on test (what any threshold could
+give there; nothing reported is chosen from it). Every member's probabilities are saved next to
+``--out`` (``.npz``), so ensembles and thresholds can be re-scored without training again.
+
 Usage (reference numbers in docs/benchmarks.md come from the command written there)::
 
     python benchmarks/finetune_bench.py --data-dir ../shared/data --out /tmp/finetune_bench.json
@@ -102,15 +109,40 @@ def score(probs: np.ndarray, labels: list[str], examples: list[LabelledText], th
     return result
 
 
-def fit_threshold(probs: np.ndarray, labels: list[str], validation: list[LabelledText], min_in_scope: float | None = None) -> float:
+def fit_threshold(
+    probs: np.ndarray, labels: list[str], validation: list[LabelledText], min_in_scope: float | None = None, min_recall: float | None = None
+) -> float:
     gold = np.array([e.label for e in validation])
     predicted = np.array(labels)[probs.argmax(axis=1)]
-    return choose_threshold(probs.max(axis=1), predicted == gold, gold == OOS, min_in_scope)["abstain_threshold"]
+    return choose_threshold(probs.max(axis=1), predicted == gold, gold == OOS, min_in_scope, min_recall)["abstain_threshold"]
 
 
-def at_floor(probs: dict, labels: list[str], validation, test, floor: float) -> dict:
-    """The operating point whose threshold keeps validation in-scope accuracy (abstain = wrong) >= ``floor``."""
-    return score(probs["test"], labels, test, fit_threshold(probs["validation"], labels, validation, floor))
+def operating_points(probs: dict, labels: list[str], validation, test, targets: dict) -> dict:
+    """Test scores at thresholds chosen on validation for each target, plus the test trade-off curve.
+
+    ``at_floor``: validation in-scope accuracy (abstain = wrong) >= the floor; ``at_recall``: validation
+    out-of-scope recall >= the target. ``test_tradeoff`` is read on the test set itself, to show what
+    any threshold could give there; no reported threshold is chosen from it.
+    """
+    points = {}
+    if targets.get("floor") is not None:
+        points["at_floor"] = score(probs["test"], labels, test, fit_threshold(probs["validation"], labels, validation, targets["floor"]))
+    if targets.get("recall") is not None:
+        points["at_recall"] = score(
+            probs["test"], labels, test, fit_threshold(probs["validation"], labels, validation, min_recall=targets["recall"])
+        )
+    if targets:
+        points["test_tradeoff"] = tradeoff(probs["test"], labels, test)
+    return points
+
+
+def tradeoff(probs: np.ndarray, labels: list[str], examples: list[LabelledText], recalls=(0.7, 0.75, 0.8, 0.85, 0.9)) -> list[dict]:
+    """For each out-of-scope recall, the best in-scope accuracy (abstain = wrong) any threshold reaches on these rows."""
+    gold = np.array([e.label for e in examples])
+    predicted = np.array(labels)[probs.argmax(axis=1)]
+    choice = [choose_threshold(probs.max(axis=1), predicted == gold, gold == OOS, min_out_of_scope_recall=r) for r in recalls]
+    return [{"out_of_scope_recall": c["validation_out_of_scope_recall"], "accuracy_with_abstain": c["validation_in_scope_accuracy_with_abstain"],
+             "abstain_threshold": c["abstain_threshold"]} for c in choice]
 
 
 def fitted_logistic(make_model, cs, x_train, x_val, x_test, train, validation, test, labels: list[str], started: float):
@@ -216,7 +248,7 @@ def progress_printer(name: str):
 
 def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dict:
     overrides = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "seed", "precision", "attention_dropout")}
-    defaults = {"pooling": args.pooling, "label_smoothing": args.label_smoothing, "lr_scheduler": args.lr_scheduler,
+    defaults = {"pooling": args.pooling, "head_lr_multiplier": args.head_lr_multiplier, "label_smoothing": args.label_smoothing, "lr_scheduler": args.lr_scheduler,
                 "patience": args.patience, "warmup_ratio": args.warmup_ratio, "group_by_length": not args.no_group_by_length, "validation_fraction": args.validation_fraction,
                 "out_of_scope_label": OOS}
     config = build_config(name, "sequence-classification", defaults, overrides)
@@ -225,7 +257,8 @@ def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dic
     train, validation = split_labelled(train_rows + data["calibration_extra"], config.validation_fraction, config.seed, OOS, name)
     print(f"{name}: {len(train)} train / {len(validation)} validation / {len(test)} test", flush=True)
 
-    result = {"sizes": {"train": len(train), "validation": len(validation), "test": len(test)}, "config": config.as_dict()}
+    result = {"sizes": {"train": len(train), "validation": len(validation), "test": len(test)}, "config": config.as_dict(),
+              "gold": {"validation": [e.label for e in validation], "test": [e.label for e in test]}}
     bodies = [("", base_model, 0.0)]
     if args.contrastive_epochs:
         print(f"{name}: contrastive pre-steps ({args.contrastive_epochs} epochs)", flush=True)
@@ -239,9 +272,10 @@ def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dic
         result[prefix + "fine_tuned"] = row
         labels = classifier.labels
         tuned = split_probabilities(classifier, validation, test)
-        floor = args.min_in_scope_accuracy if any(e.label == OOS for e in test) else None
-        if floor is not None:
-            row["at_floor"] = at_floor(tuned, labels, validation, test, floor)
+        targets = {"floor": args.min_in_scope_accuracy, "recall": args.min_oos_recall} if any(e.label == OOS for e in test) else {}
+        row.update(operating_points(tuned, labels, validation, test, targets))
+        result.setdefault("probabilities", {})[prefix + "fine_tuned"] = tuned
+        result["labels"] = labels
         if not args.skip_baseline:
             baseline, baseline_probs = logistic_baseline(body, train, validation, test, labels)
             result[prefix + "frozen_lr"] = baseline
@@ -250,12 +284,12 @@ def run_dataset(name: str, data: dict, args, base_model: str, work: Path) -> dic
             result[prefix + "ensemble"] = {
                 **score(ensemble["test"], labels, test, fit_threshold(ensemble["validation"], labels, validation)), "weight": w
             }
-            if floor is not None:
-                baseline["at_floor"] = at_floor(baseline_probs, labels, validation, test, floor)
-                result[prefix + "ensemble"]["at_floor"] = at_floor(ensemble, labels, validation, test, floor)
+            baseline.update(operating_points(baseline_probs, labels, validation, test, targets))
+            result[prefix + "ensemble"].update(operating_points(ensemble, labels, validation, test, targets))
+            result["probabilities"][prefix + "frozen_lr"] = baseline_probs
         if prefix == "" and args.seeds > 1:
             seed_ensembles(name, body, train, validation, test, config, work, args, tuned, row, labels,
-                           None if args.skip_baseline else baseline_probs, result, floor)
+                           None if args.skip_baseline else baseline_probs, result, targets)
 
     if args.quantize:  # the last fine-tuned model of the run
         quantized = classifier.quantized()
@@ -276,7 +310,7 @@ def split_probabilities(classifier, validation, test) -> dict:
     return {"validation": classifier.probabilities([e.text for e in validation]), "test": classifier.probabilities([e.text for e in test])}
 
 
-def seed_ensembles(name, body, train, validation, test, config, work, args, tuned, row, labels, baseline_probs, result, floor):
+def seed_ensembles(name, body, train, validation, test, config, work, args, tuned, row, labels, baseline_probs, result, targets):
     """Fine-tune ``args.seeds - 1`` more seeds; score the mean of all seeds, alone and with the LR baseline."""
     members, seconds = [tuned], row["wall_time_s"]
     for offset in range(1, args.seeds):
@@ -284,6 +318,7 @@ def seed_ensembles(name, body, train, validation, test, config, work, args, tune
         classifier, seed_row, _ = fine_tune(f"{name} (seed {seeded.seed})", body, train, validation, test, seeded, work)
         assert classifier.labels == labels
         members.append(split_probabilities(classifier, validation, test))
+        result["probabilities"][f"fine_tuned_seed_{seeded.seed}"] = members[-1]
         seconds += seed_row["wall_time_s"]
         result.setdefault("seed_rows", []).append(seed_row)
     mean = {split: np.mean([m[split] for m in members], axis=0) for split in ("validation", "test")}
@@ -295,6 +330,7 @@ def seed_ensembles(name, body, train, validation, test, config, work, args, tune
         if args.tfidf:
             lexical, lexical_probs = tfidf_baseline(train, validation, test, labels)
             result["tfidf_lr"] = lexical
+            result["probabilities"]["tfidf_lr"] = lexical_probs
             gold = np.array([e.label for e in validation])
             in_scope = np.isin(gold, labels)
 
@@ -315,8 +351,7 @@ def seed_ensembles(name, body, train, validation, test, config, work, args, tune
                        "seeds": args.seeds, "wall_time_s": round(total, 1)}
         if key == "seeds_lr_tfidf_ensemble":
             result[key]["weights"] = {"fine_tuned_mean": chosen[0], "tfidf_lr": chosen[1], "frozen_lr": round(1 - sum(chosen), 2)}
-        if floor is not None:
-            result[key]["at_floor"] = at_floor(probs, labels, validation, test, floor)
+        result[key].update(operating_points(probs, labels, validation, test, targets))
 
 
 def fine_tune(name: str, body: str, train, validation, test, config, work: Path):
@@ -364,7 +399,7 @@ ROWS = (
 
 def markdown(results: dict) -> str:
     lines = ["| data set | model | in-scope accuracy | with abstain | out-of-scope recall | fine-tune time |", "| --- | --- | --- | --- | --- | --- |"]
-    floors = []
+    floors, curves = [], []
     for name, result in results["datasets"].items():
         for key, title in ROWS:
             row = result.get(key)
@@ -377,15 +412,36 @@ def markdown(results: dict) -> str:
                 f"| {name} | {title} | {100 * row['accuracy']:.2f}% | {100 * row['accuracy_with_abstain']:.2f}% | {oos} | "
                 + (f"{seconds / 60:.1f} min |" if seconds is not None and (key.endswith("fine_tuned") or key.startswith("seeds")) else "- |")
             )
-            if "at_floor" in row:
-                point = row["at_floor"]
-                floors.append(f"| {name} | {title} | {100 * point['accuracy_with_abstain']:.2f}% | "
-                              f"{100 * point['out_of_scope_recall']:.2f}% | {point['abstain_threshold']:.3f} |")
+            for point_key, rule in (("at_floor", f"validation in-scope accuracy >= {results['min_in_scope_accuracy']:g}"),
+                                    ("at_recall", f"validation out-of-scope recall >= {results['min_oos_recall']:g}")):
+                if point_key in row:
+                    point = row[point_key]
+                    floors.append(f"| {name} | {title} | {rule} | {100 * point['accuracy_with_abstain']:.2f}% | "
+                                  f"{100 * point['out_of_scope_recall']:.2f}% | {point['abstain_threshold']:.3f} |")
+            if "test_tradeoff" in row:
+                curves.append(f"| {name} | {title} | " + " | ".join(
+                    f"{100 * p['accuracy_with_abstain']:.2f}% ({100 * p['out_of_scope_recall']:.0f}%)" for p in row["test_tradeoff"]) + " |")
     if floors:
-        lines += ["", f"Threshold chosen for in-scope accuracy (abstain = wrong) >= {results['min_in_scope_accuracy']:g} on validation:", "",
-                  "| data set | model | in-scope accuracy, abstain = wrong | out-of-scope recall | threshold |",
-                  "| --- | --- | --- | --- | --- |", *floors]
+        lines += ["", "Thresholds chosen on validation, scored on test:", "",
+                  "| data set | model | threshold rule | in-scope accuracy, abstain = wrong | out-of-scope recall | threshold |",
+                  "| --- | --- | --- | --- | --- | --- |", *floors]
+    if curves:
+        lines += ["", "Test trade-off (read on test, no threshold chosen from it): best in-scope accuracy (abstain = wrong) "
+                  "at out-of-scope recall >= 70 / 75 / 80 / 85 / 90% (recall reached):", "",
+                  "| data set | model | 70% | 75% | 80% | 85% | 90% |", "| --- | --- | --- | --- | --- | --- | --- |", *curves]
     return "\n".join(lines)
+
+
+def probability_arrays(name: str, result: dict) -> dict:
+    """Every member's validation and test probabilities, with label order and gold labels (popped from ``result``),
+    to re-score ensembles and thresholds without training again."""
+    arrays = {f"{name}/labels": np.array(result.pop("labels"))}
+    for key, probs in result.pop("probabilities", {}).items():
+        for split, values in probs.items():
+            arrays[f"{name}/{key}/{split}"] = values
+    for split, labels in result.pop("gold").items():
+        arrays[f"{name}/gold/{split}"] = np.array(labels)
+    return arrays
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -405,6 +461,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--attention-dropout", type=float, default=None, help="attention dropout while training (default: 0)")
     parser.add_argument("--pooling", default="mean", choices=["mean", "cls"])
     parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--head-lr-multiplier", type=float, default=1.0, help="the new classification head learns this many times faster")
     parser.add_argument("--lr-scheduler", default="linear", choices=["linear", "cosine", "constant_with_warmup"])
     parser.add_argument("--warmup-ratio", type=float, default=0.1)
     parser.add_argument("--patience", type=int, default=2)
@@ -413,6 +470,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--test-fraction", type=float, default=0.2, help="Banking77 share held out as the test set")
     parser.add_argument("--min-in-scope-accuracy", type=float, default=0.96,
                         help="with out-of-scope test rows, also report the threshold keeping validation in-scope accuracy >= this")
+    parser.add_argument("--min-oos-recall", type=float, default=0.8,
+                        help="with out-of-scope test rows, also report the threshold keeping validation out-of-scope recall >= this")
     parser.add_argument("--ensemble-weight", type=float, default=0.5, help="weight of the fine-tuned model in the ensemble")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--contrastive-epochs", type=float, default=0.0,
@@ -435,15 +494,21 @@ def main(argv: list[str] | None = None) -> dict:
         "libraries": library_versions(),
         "base_model": base_model,
         "min_in_scope_accuracy": args.min_in_scope_accuracy,
+        "min_oos_recall": args.min_oos_recall,
         "datasets": {},
     }
     started = time.perf_counter()
+    arrays, probabilities = {}, args.out.with_suffix(".npz")
     with tempfile.TemporaryDirectory(prefix="finetune-bench-") as work:
         for name in args.datasets:
-            results["datasets"][name] = run_dataset(name, loaders[name](), args, base_model, Path(work))
+            result = run_dataset(name, loaders[name](), args, base_model, Path(work))
+            arrays.update(probability_arrays(name, result))
+            np.savez_compressed(probabilities, **arrays)
+            results["datasets"][name] = result
             args.out.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
     results["total_wall_time_s"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
+    print(f"probabilities of every member: {probabilities}")
     print(json.dumps(results, indent=2, default=float))
     print(markdown(results))
     return results

@@ -5,8 +5,11 @@
   the confidences can be trusted.
 * Abstain threshold on the calibrated confidence. When validation holds out-of-scope examples
   (CLINC150's ``oos``, SQuAD 2.0's impossible questions) the threshold maximises in-scope accuracy
-  (abstaining counts as wrong) + out-of-scope recall, or, given ``min_in_scope_accuracy``, the
-  out-of-scope recall among thresholds that keep in-scope accuracy at least that high. Without them it
+  (abstaining counts as wrong) + out-of-scope recall; given ``min_in_scope_accuracy``, the
+  out-of-scope recall among thresholds that keep in-scope accuracy at least that high; given
+  ``min_out_of_scope_recall``, the in-scope accuracy among thresholds that catch at least that share
+  of out-of-scope rows (the side to bound when validation in-scope rows are easier than real traffic,
+  as CLINC150's are, while its out-of-scope rows are like the real ones). Without them it
   maximises (accepted correct - accepted wrong): abstain exactly where the model is more often wrong than right.
 """
 
@@ -34,7 +37,11 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
 
 
 def choose_threshold(
-    confidences: np.ndarray, correct: np.ndarray, out_of_scope: np.ndarray, min_in_scope_accuracy: float | None = None
+    confidences: np.ndarray,
+    correct: np.ndarray,
+    out_of_scope: np.ndarray,
+    min_in_scope_accuracy: float | None = None,
+    min_out_of_scope_recall: float | None = None,
 ) -> dict:
     """The abstain threshold and what it gives on validation.
 
@@ -53,7 +60,16 @@ def choose_threshold(
         return len(values) - np.searchsorted(values, candidates, side="left")
 
     in_scope = max(len(right) + len(wrong), 1)
-    if len(outside) and min_in_scope_accuracy is not None:
+    if min_in_scope_accuracy is not None and min_out_of_scope_recall is not None:
+        raise ValueError("set min_in_scope_accuracy or min_out_of_scope_recall, not both")
+    if len(outside) and min_out_of_scope_recall is not None:
+        rule = f"maximise in-scope accuracy (abstain = wrong) keeping out-of-scope recall >= {min_out_of_scope_recall:g}"
+        recall = (len(outside) - accepted(outside)) / len(outside)
+        catches = recall >= min_out_of_scope_recall
+        objective = np.where(catches, accepted(right) / in_scope, -1.0)
+        if not catches.any():
+            objective = recall  # unreachable: the threshold that catches the most
+    elif len(outside) and min_in_scope_accuracy is not None:
         rule = f"maximise out-of-scope recall keeping in-scope accuracy (abstain = wrong) >= {min_in_scope_accuracy:g}"
         recall = (len(outside) - accepted(outside)) / len(outside)
         keeps = accepted(right) / in_scope >= min_in_scope_accuracy

@@ -39,7 +39,7 @@ TRANSFORMERS_NOTE = (
 
 
 QA_ONLY = {"doc_stride", "max_answer_tokens", "qa_holdout"}
-CLASSIFICATION_ONLY = {"pooling", "out_of_scope_label", "min_in_scope_accuracy", "label_smoothing"}
+CLASSIFICATION_ONLY = {"pooling", "out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall", "label_smoothing"}
 
 
 def _percent(value) -> str:
@@ -73,7 +73,7 @@ def write_model_card(folder: Path, manifest: Manifest, report: dict, data: dict)
     ]
     shown = (
         "epochs", "lr", "batch_size", "max_length", "seed", "weight_decay", "warmup_ratio", "label_smoothing",
-        "patience", "lr_scheduler", "group_by_length", "pooling", "out_of_scope_label", "min_in_scope_accuracy",
+        "patience", "lr_scheduler", "group_by_length", "pooling", "out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall",
         "doc_stride", "max_answer_tokens", "qa_holdout", "precision", "mixed_precision", "attention_dropout",
         "steps", "epochs_run", "best_step", "resumed_from_step", "wall_time_s", "quantized_from",
     )

@@ -114,13 +114,19 @@ def train_classifier(
     )
     classifier = TextClassifier(trainer.model, tokenizer, manifest, run_dir)
     runner.emit(on_progress, model_name, "calibrate", 0, 1, "fitting temperature and abstain threshold on validation")
-    report = calibrate_classifier(classifier, validation, config.out_of_scope_label, config.min_in_scope_accuracy)
+    report = calibrate_classifier(
+        classifier, validation, config.out_of_scope_label, config.min_in_scope_accuracy, config.min_out_of_scope_recall
+    )
     runner.emit(on_progress, model_name, "calibrate", 1, 1, f"temperature {manifest.calibration['temperature']:.3f}")
     return TrainedModel(classifier, manifest, report)
 
 
 def calibrate_classifier(
-    classifier: TextClassifier, validation: list[LabelledText], out_of_scope_label: str | None, min_in_scope_accuracy: float | None = None
+    classifier: TextClassifier,
+    validation: list[LabelledText],
+    out_of_scope_label: str | None,
+    min_in_scope_accuracy: float | None = None,
+    min_out_of_scope_recall: float | None = None,
 ) -> dict:
     """Fit temperature on in-scope validation rows, then the abstain threshold; store both in the manifest."""
     index = {label: i for i, label in enumerate(classifier.labels)}
@@ -134,7 +140,7 @@ def calibrate_classifier(
     probs = softmax(logits, temperature)
     correct = (probs.argmax(axis=1) == targets) & known
     use = known | oos
-    choice = choose_threshold(probs.max(axis=1)[use], correct[use], oos[use], min_in_scope_accuracy)
+    choice = choose_threshold(probs.max(axis=1)[use], correct[use], oos[use], min_in_scope_accuracy, min_out_of_scope_recall)
     classifier.manifest.calibration = {"temperature": temperature, "abstain_threshold": choice["abstain_threshold"]}
     report = evaluate_classifier(classifier, validation, out_of_scope_label)
     report["calibration"] = {"temperature": temperature, **choice}

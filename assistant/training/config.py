@@ -34,6 +34,9 @@ class TrainConfig:
     #: With out-of-scope rows: pick the threshold catching the most of them while validation in-scope
     #: accuracy (abstain = wrong) stays at least this (None: maximise the sum of both).
     min_in_scope_accuracy: float | None = None
+    #: With out-of-scope rows: pick the threshold keeping the most in-scope accuracy while validation
+    #: out-of-scope recall stays at least this (exclusive with ``min_in_scope_accuracy``).
+    min_out_of_scope_recall: float | None = None
     #: QA: token overlap between the windows a long context is split into.
     doc_stride: int = 128
     #: QA: longest answer, in tokens.
@@ -71,10 +74,11 @@ PRECISIONS = ("auto", "bf16", "fp32")
 NUMERIC = {
     "epochs": float, "lr": float, "batch_size": int, "max_length": int, "seed": int, "weight_decay": float,
     "warmup_ratio": float, "label_smoothing": float, "head_lr_multiplier": float, "patience": int, "validation_fraction": float,
-    "doc_stride": int, "max_answer_tokens": int, "min_in_scope_accuracy": float, "attention_dropout": float,
+    "doc_stride": int, "max_answer_tokens": int, "min_in_scope_accuracy": float, "min_out_of_scope_recall": float,
+    "attention_dropout": float,
 }
 #: Settings whose default is None ("not set"); a None value stays None.
-OPTIONAL = ("out_of_scope_label", "min_in_scope_accuracy", "attention_dropout")
+OPTIONAL = ("out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall", "attention_dropout")
 
 
 def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
@@ -113,6 +117,9 @@ def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides
         ("precision", config.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
         ("qa_holdout", config.qa_holdout in QA_HOLDOUTS, f"one of {', '.join(QA_HOLDOUTS)}"),
         ("min_in_scope_accuracy", config.min_in_scope_accuracy is None or 0 < config.min_in_scope_accuracy <= 1, "a fraction such as 0.96"),
+        ("min_out_of_scope_recall", config.min_out_of_scope_recall is None or 0 < config.min_out_of_scope_recall <= 1, "a fraction such as 0.8"),
+        ("min_out_of_scope_recall", config.min_out_of_scope_recall is None or config.min_in_scope_accuracy is None,
+         "None, or leave min_in_scope_accuracy unset: a threshold can meet only one of the two"),
     ]
     for name, ok, wanted in checks:
         if not ok:

@@ -48,6 +48,23 @@ def test_threshold_with_an_in_scope_floor_catches_the_most_out_of_scope_rows_abo
     assert unreachable["abstain_threshold"] == 0.0
 
 
+def test_threshold_with_an_out_of_scope_recall_floor_keeps_the_most_in_scope_rows_above_it():
+    confidences = np.array([0.95, 0.9, 0.85, 0.8, 0.55, 0.7, 0.6, 0.5, 0.3])
+    correct = np.array([True, True, True, True, True, False, False, False, False])
+    oos = np.array([False] * 5 + [True, True, True, True])
+    half = choose_threshold(confidences, correct, oos, min_out_of_scope_recall=0.5)
+    assert half["abstain_threshold"] == 0.55  # catches 0.5 and 0.3 and keeps every in-scope row
+    assert half["validation_out_of_scope_recall"] == 0.5 and half["validation_in_scope_accuracy_with_abstain"] == 1.0
+    most = choose_threshold(confidences, correct, oos, min_out_of_scope_recall=0.75)
+    assert most["abstain_threshold"] == 0.7 and most["validation_out_of_scope_recall"] == 0.75  # gives up 0.55
+    assert most["validation_in_scope_accuracy_with_abstain"] == pytest.approx(4 / 5)
+    top = np.array([0.5, 0.4, 0.99])  # the out-of-scope row is the most confident: full recall is unreachable
+    unreachable = choose_threshold(top, np.array([True, True, False]), np.array([False, False, True]), min_out_of_scope_recall=1.0)
+    assert unreachable["abstain_threshold"] == 0.0 and unreachable["validation_out_of_scope_recall"] == 0.0
+    with pytest.raises(ValueError, match="not both"):
+        choose_threshold(confidences, correct, oos, min_in_scope_accuracy=0.9, min_out_of_scope_recall=0.5)
+
+
 def test_threshold_without_out_of_scope_abstains_where_wrong_outnumbers_right():
     confidences = np.array([0.99, 0.97, 0.95, 0.9, 0.5, 0.45, 0.4, 0.35])
     correct = np.array([True, True, True, True, False, False, True, False])

@@ -215,11 +215,16 @@ def test_impossible_settings_are_refused_with_a_fix(settings, tiny_bert_path, tm
         finetune_plugin(make_plugin(settings, specs), settings, model="answers", base_model=tiny_bert_path)
     with pytest.raises(TrainingSettingError, match="epochs"):
         finetune_plugin(make_plugin(settings, specs_in(tmp_path)), settings, model="intent", base_model=tiny_bert_path, epochs=0)
-    for name, value in (("head_lr_multiplier", 0), ("qa_holdout", "pages"), ("min_in_scope_accuracy", 1.5), ("precision", "fp16"), ("attention_dropout", 1.0)):
+    for name, value in (("head_lr_multiplier", 0), ("qa_holdout", "pages"), ("min_in_scope_accuracy", 1.5), ("precision", "fp16"),
+                        ("attention_dropout", 1.0), ("min_out_of_scope_recall", 0)):
         specs = specs_in(tmp_path)
         specs[1].defaults[name] = value
         with pytest.raises(TrainingSettingError, match=name):
             finetune_plugin(make_plugin(settings, specs), settings, model="answers", base_model=tiny_bert_path)
+    specs = specs_in(tmp_path)
+    specs[0].defaults.update(min_in_scope_accuracy=0.96, min_out_of_scope_recall=0.8)
+    with pytest.raises(TrainingSettingError, match="min_out_of_scope_recall.*only one of the two"):
+        finetune_plugin(make_plugin(settings, specs), settings, model="intent", base_model=tiny_bert_path)
 
 
 def test_training_the_whole_plugin_ingests_its_knowledge_sources(settings, tiny_bert_path, tmp_path):
