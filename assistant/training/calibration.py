@@ -59,37 +59,32 @@ def choose_threshold(
     def accepted(values: np.ndarray) -> np.ndarray:  # how many of ``values`` are >= each candidate
         return len(values) - np.searchsorted(values, candidates, side="left")
 
-    in_scope = max(len(right) + len(wrong), 1)
     if min_in_scope_accuracy is not None and min_out_of_scope_recall is not None:
         raise ValueError("set min_in_scope_accuracy or min_out_of_scope_recall, not both")
+    in_scope = max(len(right) + len(wrong), 1)
+    kept = accepted(right) / in_scope  # in-scope accuracy, abstain = wrong, at each candidate
+    recall = (len(outside) - accepted(outside)) / max(len(outside), 1)  # out-of-scope recall at each candidate
     if len(outside) and min_out_of_scope_recall is not None:
         rule = f"maximise in-scope accuracy (abstain = wrong) keeping out-of-scope recall >= {min_out_of_scope_recall:g}"
-        recall = (len(outside) - accepted(outside)) / len(outside)
         catches = recall >= min_out_of_scope_recall
-        objective = np.where(catches, accepted(right) / in_scope, -1.0)
-        if not catches.any():
-            objective = recall  # unreachable: the threshold that catches the most
+        objective = np.where(catches, kept, -1.0) if catches.any() else recall  # unreachable: catch the most
     elif len(outside) and min_in_scope_accuracy is not None:
         rule = f"maximise out-of-scope recall keeping in-scope accuracy (abstain = wrong) >= {min_in_scope_accuracy:g}"
-        recall = (len(outside) - accepted(outside)) / len(outside)
-        keeps = accepted(right) / in_scope >= min_in_scope_accuracy
-        objective = np.where(keeps, recall, -1.0)
-        if not keeps.any():
-            objective = accepted(right) / in_scope  # unreachable: the threshold that loses the least
+        keeps = kept >= min_in_scope_accuracy
+        objective = np.where(keeps, recall, -1.0) if keeps.any() else kept  # unreachable: lose the least
     elif len(outside):
         rule = "maximise in-scope accuracy (abstain = wrong) + out-of-scope recall"
-        objective = accepted(right) / in_scope + (len(outside) - accepted(outside)) / len(outside)
+        objective = kept + recall
     else:
         rule = "maximise accepted correct - accepted wrong"
         objective = accepted(right) - accepted(wrong)
     best = int(np.argmax(objective))  # first maximum = lowest threshold, so the fewest abstentions
-    threshold = float(candidates[best])
     result = {
-        "abstain_threshold": threshold,
+        "abstain_threshold": float(candidates[best]),
         "rule": rule,
-        "validation_in_scope_accuracy_with_abstain": float(accepted(right)[best] / in_scope),
+        "validation_in_scope_accuracy_with_abstain": float(kept[best]),
         "validation_abstain_rate_in_scope": float(1 - (accepted(right)[best] + accepted(wrong)[best]) / in_scope),
     }
     if len(outside):
-        result["validation_out_of_scope_recall"] = float((len(outside) - accepted(outside)[best]) / len(outside))
+        result["validation_out_of_scope_recall"] = float(recall[best])
     return result
