@@ -61,12 +61,14 @@ def evaluate_extractor(extractor: AnswerExtractor, examples: list[QAExample], sa
     As in the official SQuAD scripts, v1.1 data (no impossible questions) is scored on the best span
     even where the model prefers no answer; with impossible questions, preferring no answer gives "".
     ``f1_with_abstain`` scores what users get: 0 wherever the span falls below the abstain threshold.
+    Against several gold answers a span scores its best match (SQuAD's rule); such data also gets
+    ``exact_match_first_answer`` / ``f1_first_answer``, scored against each question's first answer only.
     """
     answers = extractor.answer_each(
         [e.question for e in examples], [e.context for e in examples], allow_no_answer=has_impossible(examples)
     )
     threshold = extractor.abstain_threshold
-    em, f1, accepted_f1, errors = [], [], [], []
+    em, f1, first_em, first_f1, accepted_f1, errors = [], [], [], [], [], []
     answered = abstained_impossible = impossible = 0
     for example, answer in zip(examples, answers):
         text = answer.text if answer is not None else ""
@@ -74,6 +76,9 @@ def evaluate_extractor(extractor: AnswerExtractor, examples: list[QAExample], sa
         exact, overlap = answer_scores(text, gold)
         em.append(exact)
         f1.append(overlap)
+        first_exact, first_overlap = answer_scores(text, gold[:1])
+        first_em.append(first_exact)
+        first_f1.append(first_overlap)
         accepted = answer is not None and answer.score >= threshold
         answered += accepted
         if example.is_impossible:
@@ -93,6 +98,9 @@ def evaluate_extractor(extractor: AnswerExtractor, examples: list[QAExample], sa
         "temperature": extractor.temperature,
         "sample_errors": errors,
     }
+    if any(len(e.answers) > 1 for e in examples):
+        report["exact_match_first_answer"] = float(np.mean(first_em))
+        report["f1_first_answer"] = float(np.mean(first_f1))
     if impossible:
         report["no_answer_recall"] = abstained_impossible / impossible
     return report
@@ -126,6 +134,8 @@ SCALAR_METRICS = (
     "out_of_scope_recall",
     "exact_match",
     "f1",
+    "exact_match_first_answer",
+    "f1_first_answer",
     "f1_with_abstain",
     "answered_rate",
     "no_answer_recall",

@@ -67,6 +67,10 @@ def format_report(report: dict) -> str:
         lines += [
             f"exact match       {_pct(report['exact_match'])}",
             f"F1                {_pct(report['f1'])}",
+            *(
+                [f"  first answer only: exact match {_pct(report['exact_match_first_answer'])}, F1 {_pct(report['f1_first_answer'])}"]
+                if "f1_first_answer" in report else []
+            ),
             f"F1 with abstain   {_pct(report['f1_with_abstain'])}  (threshold {report['abstain_threshold']:.3f})",
             f"answered          {_pct(report['answered_rate'])}",
         ]

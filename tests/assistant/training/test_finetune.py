@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from assistant.models.qa import AnswerExtractor
 from assistant.models.registry import ModelRegistry
 from assistant.training import finetune_plugin
 from assistant.training.data import load_squad
+from assistant.training.evaluation import evaluate_extractor
 from tests.assistant.training.tiny import FAST, FAST_QA, TEMPLATES, intent_rows, make_plugin, write_intents_csv, write_squad
 
 
@@ -96,6 +98,21 @@ def test_answer_extractor_versions_load_and_extract_valid_spans(quantized_run, t
         for span in spans:
             assert span.text == passages[span.passage_index][span.start : span.end]
             assert 0 <= span.score <= 1
+
+
+def test_extractor_scores_its_best_match_among_several_answers_and_the_first_answer_apart(quantized_run, tmp_path):
+    settings, _, _, _ = quantized_run
+    extractor = AnswerExtractor.load(ModelRegistry(settings.models_dir).versions("tiny", "answers")[0].path)
+    examples = load_squad(write_squad(tmp_path / "qa.json"))[:8]
+    single = evaluate_extractor(extractor, examples)
+    assert "f1_first_answer" not in single
+    predicted = extractor.answer_each([e.question for e in examples], [e.context for e in examples], allow_no_answer=False)
+    # a second reference equal to each prediction: SQuAD scoring takes the best match, the first-answer score stays
+    widened = [replace(e, answers=[*e.answers, {"text": a.text, "answer_start": a.start}]) for e, a in zip(examples, predicted)]
+    several = evaluate_extractor(extractor, widened)
+    assert several["exact_match"] == several["f1"] == 1.0
+    assert several["f1_first_answer"] == pytest.approx(single["f1"])
+    assert several["exact_match_first_answer"] == pytest.approx(single["exact_match"])
 
 
 def test_progress_events_cover_every_stage(quantized_run):
