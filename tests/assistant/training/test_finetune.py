@@ -274,6 +274,16 @@ def test_eval_report_for_a_qa_file(quantized_run, tmp_path):
     saved = json.loads((tmp_path / "report" / "report.json").read_text())
     assert saved["model"] == {**saved["model"], "model": "answers", "version": "v0002", "quantized": True}
     assert saved["examples"] == 18 and 0 <= saved["f1"] <= 1 and "exact match" in outcome.text
+    assert "first answer only" not in outcome.text and "f1_first_answer" not in saved
+    # a second reference (the whole passage) per question: the report also scores the first answer alone
+    document = json.loads((tmp_path / "qa.json").read_text())
+    for paragraph in document["data"][0]["paragraphs"]:
+        paragraph["qas"][0]["answers"].append({"text": paragraph["context"], "answer_start": 0})
+    (tmp_path / "two.json").write_text(json.dumps(document))
+    widened = evaluate_active(plugin, settings, tmp_path / "two.json", out=tmp_path / "report-two")
+    two = json.loads((tmp_path / "report-two" / "report.json").read_text())
+    assert "first answer only" in widened.text
+    assert two["f1_first_answer"] == pytest.approx(saved["f1"]) and two["f1"] >= two["f1_first_answer"]
 
 
 def test_pair_classification_trains_and_predicts_on_pairs(settings, tiny_bert_path, tmp_path):
