@@ -397,6 +397,18 @@ ROWS = (
 )
 
 
+def operating_point_rows(name: str, title: str, points: dict, floor: float | None, recall: float | None) -> list[str]:
+    """Markdown rows of the ``at_floor`` / ``at_recall`` operating points in ``points``."""
+    rows = []
+    for key, rule in (("at_floor", f"validation in-scope accuracy >= {floor:g}" if floor is not None else ""),
+                      ("at_recall", f"validation out-of-scope recall >= {recall:g}" if recall is not None else "")):
+        if key in points:
+            point = points[key]
+            rows.append(f"| {name} | {title} | {rule} | {100 * point['accuracy_with_abstain']:.2f}% | "
+                        f"{100 * point['out_of_scope_recall']:.2f}% | {point['abstain_threshold']:.3f} |")
+    return rows
+
+
 def markdown(results: dict) -> str:
     lines = ["| data set | model | in-scope accuracy | with abstain | out-of-scope recall | fine-tune time |", "| --- | --- | --- | --- | --- | --- |"]
     floors, curves = [], []
@@ -412,12 +424,7 @@ def markdown(results: dict) -> str:
                 f"| {name} | {title} | {100 * row['accuracy']:.2f}% | {100 * row['accuracy_with_abstain']:.2f}% | {oos} | "
                 + (f"{seconds / 60:.1f} min |" if seconds is not None and (key.endswith("fine_tuned") or key.startswith("seeds")) else "- |")
             )
-            for point_key, rule in (("at_floor", f"validation in-scope accuracy >= {results['min_in_scope_accuracy']:g}"),
-                                    ("at_recall", f"validation out-of-scope recall >= {results['min_oos_recall']:g}")):
-                if point_key in row:
-                    point = row[point_key]
-                    floors.append(f"| {name} | {title} | {rule} | {100 * point['accuracy_with_abstain']:.2f}% | "
-                                  f"{100 * point['out_of_scope_recall']:.2f}% | {point['abstain_threshold']:.3f} |")
+            floors += operating_point_rows(name, title, row, results["min_in_scope_accuracy"], results["min_oos_recall"])
             if "test_tradeoff" in row:
                 curves.append(f"| {name} | {title} | " + " | ".join(
                     f"{100 * p['accuracy_with_abstain']:.2f}% ({100 * p['out_of_scope_recall']:.0f}%)" for p in row["test_tradeoff"]) + " |")

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from finetune_bench import ROWS, LabelledText, operating_points, score  # noqa: E402
+from finetune_bench import ROWS, LabelledText, operating_point_rows, operating_points, score  # noqa: E402
 
 
 def rebuilt_rows(result: dict, arrays, name: str) -> dict:
@@ -76,12 +76,8 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit(f"{name} {key}: rebuilt accuracy {rebuilt:.4f} differs from the run's {result[key]['accuracy']:.4f}")
             points = operating_points(probs, labels, validation, test, targets)
             title = title.format(seeds=result[key].get("seeds"))
-            for point_key, rule in (("at_floor", f"validation in-scope accuracy >= {args.min_in_scope_accuracy}"),
-                                    ("at_recall", f"validation out-of-scope recall >= {args.min_oos_recall}")):
-                if point_key in points:
-                    p = points[point_key]
-                    print(f"| {name} | {title} | {rule} | {100 * p['accuracy_with_abstain']:.2f}% | "
-                          f"{100 * p['out_of_scope_recall']:.2f}% | {p['abstain_threshold']:.3f} |")
+            for line in operating_point_rows(name, title, points, args.min_in_scope_accuracy, args.min_oos_recall):
+                print(line)
 
 
 if __name__ == "__main__":
