@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from finetune_bench import ROWS, LabelledText, operating_point_rows, operating_points, score  # noqa: E402
+from finetune_bench import OOS, ROWS, LabelledText, operating_point_rows, operating_points, score  # noqa: E402
 
 
 def rebuilt_rows(result: dict, arrays, name: str) -> dict:
@@ -33,8 +33,8 @@ def rebuilt_rows(result: dict, arrays, name: str) -> dict:
     def mix(parts: list[tuple[float, dict]]) -> dict:
         return {split: sum(w * p[split] for w, p in parts) for split in ("validation", "test")}
 
-    present = {key.split("/")[1] for key in arrays.files if key.startswith(f"{name}/")}
-    rows = {key: member(key) for key in ("fine_tuned", "frozen_lr", "tfidf_lr") if key in present}
+    present = {key.split("/")[1] for key in arrays.keys() if key.startswith(f"{name}/")}
+    rows = {key: member(key) for key in ("fine_tuned", "frozen_lr", "tfidf_lr", "knn") if key in present}
     seeds = [member(key) for key in sorted(present) if key.startswith("fine_tuned_seed_")]
     w = result.get("ensemble", {}).get("weight", 0.5)
     if "frozen_lr" in rows:
@@ -49,6 +49,10 @@ def rebuilt_rows(result: dict, arrays, name: str) -> dict:
             rows["seeds_lr_tfidf_ensemble"] = mix(
                 [(weights["fine_tuned_mean"], mean), (weights["tfidf_lr"], rows["tfidf_lr"]), (weights["frozen_lr"], rows["frozen_lr"])]
             )
+            equal = [mean, rows["tfidf_lr"], rows["frozen_lr"]]
+            rows["seeds_lr_tfidf_equal"] = mix([(1 / 3, m) for m in equal])
+            if "knn" in rows:
+                rows["seeds_lr_tfidf_knn_equal"] = mix([(1 / 4, m) for m in [*equal, rows["knn"]]])
     return rows
 
 
@@ -66,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, result in run["datasets"].items():
         labels = [str(label) for label in arrays[f"{name}/labels"]]
         validation, test = ([LabelledText(text="", label=str(g)) for g in arrays[f"{name}/gold/{split}"]] for split in ("validation", "test"))
+        if not any(e.label == OOS for e in test):
+            print(f"{name}: no out-of-scope test rows, so no threshold to re-score", file=sys.stderr)
+            continue
         rows = rebuilt_rows(result, arrays, name)
         for key, title in ROWS:
             probs = rows.get(key)
