@@ -11,10 +11,13 @@ One run fine-tunes the plugin's ``extractive-qa`` spec (its bundled SQuAD file a
 
 Scores are SQuAD v1.1 exact match and F1 of the best span, plus ``f1_with_abstain`` (0 where the
 span falls below the calibrated abstain threshold, as users see it) and fine-tuning wall time.
+With ``--train-fractions``, each protocol also trains on random subsets of its training questions
+(the validation questions stay the same): a learning curve, to see what more data would give.
 
 Usage (the numbers in docs/benchmarks.md come from the command written there)::
 
     python benchmarks/qa_bench.py --plugin customer_service --out /tmp/qa_bench.json
+    python benchmarks/qa_bench.py --holdouts questions --train-fractions 0.25 0.5 1 --out /tmp/qa_curve.json
     python benchmarks/qa_bench.py --epochs 1 --limit 120          # smoke test
 """
 
@@ -57,25 +60,30 @@ def qa_spec(plugin_name: str, data_dir: Path):
     return specs[0]
 
 
-def run(holdout: str, examples, spec, overrides: dict, base_model: str, work: Path) -> dict:
+def run(holdout: str, examples, spec, overrides: dict, base_model: str, work: Path, fraction: float = 1.0) -> dict:
     config = build_config(spec.name, spec.task, {**spec.defaults, "qa_holdout": holdout}, overrides)
     train, validation = split_squad(examples, config.validation_fraction, config.seed, str(spec.data), holdout)
+    if fraction < 1:
+        train = random.Random(config.seed).sample(train, max(1, round(fraction * len(train))))
     print(f"{holdout}: {len(train)} train / {len(validation)} validation questions", flush=True)
     started = time.perf_counter()
     with quiet_transformers():
         trained = train_extractor(
             train, validation, plugin="benchmark", model_name=f"qa-{holdout}", base_model=base_model, config=config,
-            primary_metric=spec.primary_metric, run_dir=work / holdout, resume=False,
+            primary_metric=spec.primary_metric, run_dir=work / f"{holdout}-{fraction:g}", resume=False,
             on_progress=lambda event: print(f"  [{holdout}] {event['stage']} {event['step']}/{event['total']} {event['message']}", flush=True)
             if event["stage"] != "train" or not event["total"] or event["step"] == event["total"] else None,
         )
     report = trained.report
     return {
+        "holdout": holdout,
+        "train_fraction": fraction,
         "train_questions": len(train),
         "validation_questions": len(validation),
         "exact_match": report["exact_match"],
         "f1": report["f1"],
         "f1_with_abstain": report["f1_with_abstain"],
+        **{key: report[key] for key in ("exact_match_first_answer", "f1_first_answer") if key in report},
         "answered_rate": report["answered_rate"],
         "wall_time_s": round(time.perf_counter() - started, 1),
         "epochs_run": trained.manifest.training["epochs_run"],
@@ -86,12 +94,14 @@ def run(holdout: str, examples, spec, overrides: dict, base_model: str, work: Pa
 
 
 def markdown(results: dict) -> str:
-    lines = ["| hold-out | validation questions | exact match | F1 | F1, abstentions as 0 | answered | fine-tune time |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for holdout, row in results["runs"].items():
+    lines = ["| hold-out | training questions | validation questions | exact match | F1 | F1, first answer only | F1, abstentions as 0 | answered | fine-tune time |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in results["runs"].values():
+        first = f"{100 * row['f1_first_answer']:.1f}" if "f1_first_answer" in row else "-"
         lines.append(
-            f"| {TITLES[holdout]} | {row['validation_questions']} | {100 * row['exact_match']:.1f} | **{100 * row['f1']:.1f}** | "
-            f"{100 * row['f1_with_abstain']:.1f} | {100 * row['answered_rate']:.0f}% | {row['wall_time_s'] / 60:.1f} min |"
+            f"| {TITLES[row['holdout']]} | {row['train_questions']} | {row['validation_questions']} | {100 * row['exact_match']:.1f} | "
+            f"**{100 * row['f1']:.1f}** | {first} | {100 * row['f1_with_abstain']:.1f} | {100 * row['answered_rate']:.0f}% | "
+            f"{row['wall_time_s'] / 60:.1f} min |"
         )
     return "\n".join(lines)
 
@@ -103,9 +113,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--base-model", default=None, help="local HF folder (default: bundled all-MiniLM-L6-v2)")
     parser.add_argument("--epochs", type=float, default=None, help="override the spec's epochs")
     parser.add_argument("--limit", type=int, default=None, help="use this many questions (smoke tests)")
+    parser.add_argument("--train-fractions", nargs="+", type=float, default=[1.0],
+                        help="train on these shares of the training questions too (a learning curve)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "qa_bench.json")
     args = parser.parse_args(argv)
+    if any(not 0 < fraction <= 1 for fraction in args.train_fractions):
+        parser.error("--train-fractions takes shares in (0, 1]")
 
     import torch
 
@@ -126,8 +140,10 @@ def main(argv: list[str] | None = None) -> dict:
     }
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as work:
         for holdout in args.holdouts:
-            results["runs"][holdout] = run(holdout, examples, spec, {"epochs": args.epochs}, base_model, Path(work))
-            args.out.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
+            for fraction in sorted(args.train_fractions):
+                key = holdout if fraction == 1 else f"{holdout} {fraction:g}"
+                results["runs"][key] = run(holdout, examples, spec, {"epochs": args.epochs}, base_model, Path(work), fraction)
+                args.out.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
     print(json.dumps(results, indent=2, default=float))
     print(markdown(results))
     return results
