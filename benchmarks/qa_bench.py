@@ -11,8 +11,8 @@ One run fine-tunes the plugin's ``extractive-qa`` spec (its bundled SQuAD file a
 
 Scores are SQuAD v1.1 exact match and F1 of the best span, plus ``f1_with_abstain`` (0 where the
 span falls below the calibrated abstain threshold, as users see it) and fine-tuning wall time.
-With ``--train-fractions``, each protocol also trains on random subsets of its training questions
-(the validation questions stay the same): a learning curve, to see what more data would give.
+With ``--train-fractions``, each protocol trains once per share of its training questions (random
+subsets; the validation questions stay the same): a learning curve, to see what more data would give.
 
 Usage (the numbers in docs/benchmarks.md come from the command written there)::
 
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=float, default=None, help="override the spec's epochs")
     parser.add_argument("--limit", type=int, default=None, help="use this many questions (smoke tests)")
     parser.add_argument("--train-fractions", nargs="+", type=float, default=[1.0],
-                        help="train on these shares of the training questions too (a learning curve)")
+                        help="train once on each of these shares of the training questions (a learning curve; default: all)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "qa_bench.json")
     args = parser.parse_args(argv)
