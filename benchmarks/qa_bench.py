@@ -13,11 +13,15 @@ Scores are SQuAD v1.1 exact match and F1 of the best span, plus ``f1_with_abstai
 span falls below the calibrated abstain threshold, as users see it) and fine-tuning wall time.
 With ``--train-fractions``, each protocol trains once per share of its training questions (random
 subsets; the validation questions stay the same): a learning curve, to see what more data would give.
+With ``--data`` (another SQuAD file) and ``--validation-from`` (the file whose split picks the
+held-out questions or pages), runs on a grown data file keep the earlier file's validation
+questions, so data and schedule changes (``--epochs --batch-size --lr``) compare like for like.
 
 Usage (the numbers in docs/benchmarks.md come from the command written there)::
 
     python benchmarks/qa_bench.py --plugin customer_service --out /tmp/qa_bench.json
     python benchmarks/qa_bench.py --holdouts questions --train-fractions 0.25 0.5 1 --out /tmp/qa_curve.json
+    python benchmarks/qa_bench.py --holdouts questions --data NEW.json --validation-from OLD.json --batch-size 8
     python benchmarks/qa_bench.py --epochs 1 --limit 120          # smoke test
 """
 
@@ -60,9 +64,18 @@ def qa_spec(plugin_name: str, data_dir: Path):
     return specs[0]
 
 
-def run(holdout: str, examples, spec, overrides: dict, base_model: str, work: Path, fraction: float = 1.0) -> dict:
+def run(holdout: str, examples, spec, overrides: dict, base_model: str, work: Path, fraction: float = 1.0,
+        validation_from: list | None = None) -> dict:
     config = build_config(spec.name, spec.task, {**spec.defaults, "qa_holdout": holdout}, overrides)
-    train, validation = split_squad(examples, config.validation_fraction, config.seed, str(spec.data), holdout)
+    if validation_from is not None:
+        _, held = split_squad(validation_from, config.validation_fraction, config.seed, "--validation-from", holdout)
+        held_ids = {e.id for e in held}
+        # Held-out pages stay unseen: no question on them is trained on, even one the other file lacks.
+        held_contexts = {e.context for e in held} if holdout == "contexts" else set()
+        train = [e for e in examples if e.id not in held_ids and e.context not in held_contexts]
+        validation = [e for e in examples if e.id in held_ids]
+    else:
+        train, validation = split_squad(examples, config.validation_fraction, config.seed, str(spec.data), holdout)
     if fraction < 1:
         train = random.Random(config.seed).sample(train, max(1, round(fraction * len(train))))
     print(f"{holdout}: {len(train)} train / {len(validation)} validation questions", flush=True)
@@ -112,6 +125,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--holdouts", nargs="+", default=["questions", "contexts"], choices=QA_HOLDOUTS)
     parser.add_argument("--base-model", default=None, help="local HF folder (default: bundled all-MiniLM-L6-v2)")
     parser.add_argument("--epochs", type=float, default=None, help="override the spec's epochs")
+    parser.add_argument("--batch-size", type=int, default=None, help="override the spec's batch size")
+    parser.add_argument("--lr", type=float, default=None, help="override the spec's learning rate")
+    parser.add_argument("--data", type=Path, default=None, help="SQuAD file to train and score on (default: the spec's)")
+    parser.add_argument("--validation-from", type=Path, default=None,
+                        help="hold out the questions this SQuAD file's split holds out (they must be in --data too)")
     parser.add_argument("--limit", type=int, default=None, help="use this many questions (smoke tests)")
     parser.add_argument("--train-fractions", nargs="+", type=float, default=[1.0],
                         help="train once on each of these shares of the training questions (a learning curve; default: all)")
@@ -120,13 +138,18 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if any(not 0 < fraction <= 1 for fraction in args.train_fractions):
         parser.error("--train-fractions takes shares in (0, 1]")
+    if args.validation_from and args.limit:
+        parser.error("--validation-from keeps another file's held-out questions: use it without --limit")
 
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = qa_spec(args.plugin, Path(tempfile.mkdtemp(prefix="qa-bench-data-")))
-    examples = load_squad(Path(spec.data))
+    examples = load_squad(args.data or Path(spec.data))
+    validation_from = load_squad(args.validation_from) if args.validation_from else None
+    if validation_from is not None and not {e.id for e in validation_from} <= {e.id for e in examples}:
+        parser.error("--validation-from has questions that --data lacks")
     if args.limit:
         examples = random.Random(0).sample(examples, min(args.limit, len(examples)))
     base_model = args.base_model or default_base_model()
@@ -135,14 +158,16 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform()},
         "libraries": library_versions(),
         "base_model": base_model,
-        "data": {"path": str(spec.data), "questions": len(examples)},
+        "data": {"path": str(args.data or spec.data), "questions": len(examples),
+                 "validation_from": str(args.validation_from) if args.validation_from else None},
         "runs": {},
     }
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as work:
         for holdout in args.holdouts:
             for fraction in sorted(args.train_fractions):
                 key = holdout if fraction == 1 else f"{holdout} {fraction:g}"
-                results["runs"][key] = run(holdout, examples, spec, {"epochs": args.epochs}, base_model, Path(work), fraction)
+                overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+                results["runs"][key] = run(holdout, examples, spec, overrides, base_model, Path(work), fraction, validation_from)
                 args.out.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
     print(json.dumps(results, indent=2, default=float))
     print(markdown(results))
