@@ -118,6 +118,7 @@ class CustomerServicePlugin(Plugin):
         from assistant.models.classifier import TextClassifier
         from assistant.models.qa import AnswerExtractor
         from assistant.models.registry import ActiveModel
+        from knowledge.embedding import Embedder
         from plugins.customer_service.answers import DocumentAnswerer
         from plugins.customer_service.orders import OrderBook
         from plugins.customer_service.templates import Templates
@@ -137,7 +138,8 @@ class CustomerServicePlugin(Plugin):
         self.templates = Templates.load(DATA / "templates.json")
         self.orders = OrderBook.open(self.context.data_dir(self.name), DATA / "orders.json")
         bundled = frozenset(p.name for source in self.knowledge_sources() for p in Path(source).rglob("*") if p.is_file())
-        self.answerer = DocumentAnswerer(store, self.reader, self.templates, bundled)
+        embedder = Embedder(store.embedding_model)  # the store's own model, loaded once for both
+        self.answerer = DocumentAnswerer(store, self.reader, self.templates, bundled, embedder)
         self.answerer.retrieve("warm up the embedding model")
         self._warm = True
 

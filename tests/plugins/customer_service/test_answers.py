@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from assistant.models.qa import AnswerSpan
@@ -55,9 +56,19 @@ class Active:
 BUNDLED = frozenset({"shipping-rates.md", "returns-policy.md"})
 
 
-def answerer(hits, similarity, spans):
+class KeywordEmbedder:
+    """Unit vectors over a few keywords, so which sentence is "about" a question is known exactly."""
+
+    KEYWORDS = ("sale", "refund")
+
+    def embed(self, texts):
+        vectors = np.array([[float(word in text.lower()) for word in self.KEYWORDS] + [0.1] for text in texts])
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def answerer(hits, similarity, spans, embedder=None):
     return DocumentAnswerer(
-        FixedStore(hits, similarity), Active(FixedReader(spans)), Templates.load(DATA / "templates.json"), BUNDLED
+        FixedStore(hits, similarity), Active(FixedReader(spans)), Templates.load(DATA / "templates.json"), BUNDLED, embedder
     )
 
 
@@ -104,6 +115,22 @@ def test_a_span_on_a_lower_ranked_passage_needs_a_clearly_higher_score():
     assert answerer(hits, 0.6, far).answer("how long to return?", None).evidence[0].answer == "30 days"
     clear = [span_of(RETURNS, "30 days", 0, 0.4), span_of(RATES, "$14.99", 1, 0.99)]
     assert answerer(hits, 0.6, clear).answer("express cost?", None).evidence[0].answer == "$14.99"
+
+
+def test_between_likely_spans_the_one_whose_sentence_is_about_the_question_wins():
+    hits = [hit(RETURNS, "returns-policy.md")]
+    spans = [span_of(RETURNS, "30 days", 0, 0.8), span_of(RETURNS, "can't be returned", 0, 0.7)]
+    question = "can sale items be returned?"
+    assert answerer(hits, 0.6, spans).answer(question, None).evidence[0].answer == "30 days"  # the reader alone
+    chosen = answerer(hits, 0.6, spans, KeywordEmbedder()).answer(question, None)
+    assert chosen.evidence[0].answer == "can't be returned" and chosen.confidence == 0.7  # the reader's own score
+
+
+def test_sentence_relevance_never_lets_in_a_span_below_the_threshold():
+    hits = [hit(RETURNS, "returns-policy.md")]
+    spans = [span_of(RETURNS, "30 days", 0, 0.8), span_of(RETURNS, "can't be returned", 0, 0.3)]  # threshold 0.5
+    found = answerer(hits, 0.6, spans, KeywordEmbedder()).answer("can sale items be returned?", None)
+    assert found.evidence[0].answer == "30 days"
 
 
 @pytest.mark.parametrize(
