@@ -49,7 +49,8 @@ CORROBORATED_FACTOR = 0.5
 #: A span's weight is multiplied by (question/sentence cosine) ** this: between spans the reader
 #: finds about equally likely, the one whose sentence is about the question wins. On the reader's
 #: 444 validation questions through this class, F1 36.3 -> 39.6 (39.9 at 4, which cost the scripted
-#: conversations more); see docs/benchmarks.md, "Sentence relevance".
+#: conversations more); see docs/benchmarks.md, "the quoted
+#: sentence's relevance in the ranking".
 RELEVANCE_POWER = 2
 PASSAGES = 5
 MAX_QUOTE_CHARS = 320
@@ -173,28 +174,26 @@ class DocumentAnswerer:
             span for span in spans if span.score >= threshold * (CORROBORATED_FACTOR if on_intent_page(span) else 1.0)
         ]
 
-        relevance = self._relevance(question, hits, accepted)
-
-        def weight(span) -> float:
+        def weight(span, relevance: float) -> float:
             boost = INTENT_PAGE_BOOST if on_intent_page(span) else 1.0
-            return span.score * boost * RANK_WEIGHT**span.passage_index * relevance[id(span)]
+            return span.score * boost * RANK_WEIGHT**span.passage_index * relevance
 
-        best = max(accepted, key=weight, default=None)
-        if best is not None:
-            return self._quoted(hits, best, spec)
+        weights = [weight(span, relevance) for span, relevance in zip(accepted, self._relevance(question, hits, accepted))]
+        if accepted:
+            return self._quoted(hits, accepted[weights.index(max(weights))], spec)
         if spec is not None or retrieval.similarity >= PASSAGE_SIMILARITY:
             return self._passage(hits[0], question)
         return None
 
-    def _relevance(self, question: str, hits: list, spans: list) -> dict[int, float]:
-        """Per span (by ``id``), its quoted sentence's similarity to the question to the RELEVANCE_POWER."""
+    def _relevance(self, question: str, hits: list, spans: list) -> list[float]:
+        """Per span, its quoted sentence's similarity to the question to the RELEVANCE_POWER."""
         if self.embedder is None or len(spans) < 2:
-            return {id(span): 1.0 for span in spans}
+            return [1.0] * len(spans)
         quotes = [quote_around(hits[span.passage_index].text, span.start, span.end) for span in spans]
         unique = list(dict.fromkeys(quotes))
         vectors = self.embedder.embed([question, *unique])
         cosine = dict(zip(unique, (vectors[1:] @ vectors[0]).tolist()))
-        return {id(span): max(cosine[quote], 1e-3) ** RELEVANCE_POWER for span, quote in zip(spans, quotes)}
+        return [max(cosine[quote], 1e-3) ** RELEVANCE_POWER for quote in quotes]
 
     def _title(self, hit) -> str:
         return document_title(hit.metadata.get("path", ""), PurePath(hit.source).name)
