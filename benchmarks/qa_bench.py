@@ -22,6 +22,7 @@ Usage (the numbers in docs/benchmarks.md come from the command written there)::
     python benchmarks/qa_bench.py --plugin customer_service --out /tmp/qa_bench.json
     python benchmarks/qa_bench.py --holdouts questions --train-fractions 0.25 0.5 1 --out /tmp/qa_curve.json
     python benchmarks/qa_bench.py --holdouts questions --data NEW.json --validation-from OLD.json --batch-size 8
+    python benchmarks/qa_bench.py --holdouts questions --freeze-layers 2   # cheaper steps, frozen lower layers
     python benchmarks/qa_bench.py --epochs 1 --limit 120          # smoke test
 """
 
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=float, default=None, help="override the spec's epochs")
     parser.add_argument("--batch-size", type=int, default=None, help="override the spec's batch size")
     parser.add_argument("--lr", type=float, default=None, help="override the spec's learning rate")
+    parser.add_argument("--hidden-dropout", type=float, default=None, help="override the spec's hidden_dropout")
+    parser.add_argument("--freeze-layers", type=int, default=None,
+                        help="override the spec's freeze_layers (embeddings + this many lowest layers kept frozen)")
     parser.add_argument("--data", type=Path, default=None, help="SQuAD file to train and score on (default: the spec's)")
     parser.add_argument("--validation-from", type=Path, default=None,
                         help="hold out the questions this SQuAD file's split holds out (they must be in --data too)")
@@ -166,7 +170,8 @@ def main(argv: list[str] | None = None) -> dict:
         for holdout in args.holdouts:
             for fraction in sorted(args.train_fractions):
                 key = holdout if fraction == 1 else f"{holdout} {fraction:g}"
-                overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+                overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                             "freeze_layers": args.freeze_layers, "hidden_dropout": args.hidden_dropout}
                 results["runs"][key] = run(holdout, examples, spec, overrides, base_model, Path(work), fraction, validation_from)
                 args.out.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
     print(json.dumps(results, indent=2, default=float))

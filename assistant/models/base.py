@@ -66,34 +66,39 @@ def quiet_transformers() -> Iterator[None]:
 
 #: Config attributes holding the attention-probability dropout in common encoder architectures.
 ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop")
+#: ... and the dropout on the hidden states (embeddings, attention and feed-forward outputs).
+HIDDEN_DROPOUT_KEYS = ("hidden_dropout_prob", "dropout", "hidden_dropout", "resid_pdrop")
 
 
-def model_config(path: str, attention_dropout: float | None = None):
-    """The HF config of ``path``, with its attention dropout replaced when ``attention_dropout`` is set.
+def model_config(path: str, attention_dropout: float | None = None, hidden_dropout: float | None = None):
+    """The HF config of ``path``, with its attention or hidden dropout replaced where set (None: keep).
 
     With attention dropout 0, PyTorch trains with its fused attention kernel instead of
-    materialising the attention matrix for dropout: about 1.5x faster on CPU (docs/benchmarks.md)."""
+    materialising the attention matrix for dropout: about 1.5x faster on CPU (docs/benchmarks.md).
+    Hidden dropout draws a random mask for every hidden state, a sizeable share of a CPU step."""
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(path)
-    if attention_dropout is not None:
-        for key in ATTENTION_DROPOUT_KEYS:
-            if hasattr(config, key):
-                setattr(config, key, attention_dropout)
+    for value, keys in ((attention_dropout, ATTENTION_DROPOUT_KEYS), (hidden_dropout, HIDDEN_DROPOUT_KEYS)):
+        if value is not None:
+            for key in keys:
+                if isinstance(getattr(config, key, None), float):
+                    setattr(config, key, value)
     return config
 
 
-def load_encoder(path: str, *, weights: bool = True, attention_dropout: float | None = None):
+def load_encoder(path: str, *, weights: bool = True, attention_dropout: float | None = None,
+                 hidden_dropout: float | None = None):
     """The bare encoder of a HF folder, without the [CLS] pooler where the architecture has one.
 
     ``weights=False`` builds the same architecture from config.json only (for quantized versions,
     whose weights are loaded afterwards). The pooler is dropped because our heads pool the token
-    states themselves; see ``PooledTextClassifier``. ``attention_dropout``: see ``model_config``.
+    states themselves; see ``PooledTextClassifier``. The dropouts: see ``model_config``.
     """
     from transformers import AutoModel
 
     with quiet_transformers():
-        config = model_config(path, attention_dropout)
+        config = model_config(path, attention_dropout, hidden_dropout)
 
         def build(**options):
             return AutoModel.from_pretrained(path, config=config, **options) if weights else AutoModel.from_config(config, **options)

@@ -83,7 +83,8 @@ def train_classifier(
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(base_model)
     set_seed(config.seed)
-    encoder = load_encoder(base_model, attention_dropout=config.attention_dropout)
+    encoder = load_encoder(base_model, attention_dropout=config.attention_dropout, hidden_dropout=config.hidden_dropout)
+    runner.freeze_lowest_layers(encoder, config.freeze_layers, model_name)
     model = PooledTextClassifier(encoder, len(labels), config.pooling, label_smoothing=config.label_smoothing)
     train_set = encode(tokenizer, train, label_ids, config.max_length)
     steps_per_epoch = -(-len(train_set) // config.batch_size)

@@ -51,6 +51,11 @@ class TrainConfig:
     #: Attention-probability dropout while fine-tuning (None: the base model's, 0.1 for BERT). At 0 PyTorch
     #: uses its fused attention kernel, which trains about 1.5x faster on CPU.
     attention_dropout: float | None = 0.0
+    #: Dropout on the hidden states while fine-tuning (None: the base model's, 0.1 for BERT).
+    hidden_dropout: float | None = None
+    #: The embeddings and this many of the lowest transformer layers keep the base model's weights
+    #: (0: train everything). No gradients are computed below the first trained layer, so steps are cheaper.
+    freeze_layers: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,10 +80,10 @@ NUMERIC = {
     "epochs": float, "lr": float, "batch_size": int, "max_length": int, "seed": int, "weight_decay": float,
     "warmup_ratio": float, "label_smoothing": float, "head_lr_multiplier": float, "patience": int, "validation_fraction": float,
     "doc_stride": int, "max_answer_tokens": int, "min_in_scope_accuracy": float, "min_out_of_scope_recall": float,
-    "attention_dropout": float,
+    "attention_dropout": float, "hidden_dropout": float, "freeze_layers": int,
 }
 #: Settings whose default is None ("not set"); a None value stays None.
-OPTIONAL = ("out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall", "attention_dropout")
+OPTIONAL = ("out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall", "attention_dropout", "hidden_dropout")
 
 
 def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
@@ -114,6 +119,8 @@ def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides
         ("max_answer_tokens", config.max_answer_tokens >= 1, "at least 1"),
         ("lr_scheduler", config.lr_scheduler in SCHEDULERS, f"one of {', '.join(SCHEDULERS)}"),
         ("attention_dropout", config.attention_dropout is None or 0 <= config.attention_dropout < 1, "between 0 and 1, or None for the base model's"),
+        ("freeze_layers", config.freeze_layers >= 0, "0 (train every layer) or the number of lowest layers to keep frozen"),
+        ("hidden_dropout", config.hidden_dropout is None or 0 <= config.hidden_dropout < 1, "between 0 and 1, or None for the base model's"),
         ("precision", config.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
         ("qa_holdout", config.qa_holdout in QA_HOLDOUTS, f"one of {', '.join(QA_HOLDOUTS)}"),
         ("min_in_scope_accuracy", config.min_in_scope_accuracy is None or 0 < config.min_in_scope_accuracy <= 1, "a fraction such as 0.96"),

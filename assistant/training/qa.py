@@ -98,7 +98,10 @@ def train_extractor(
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(base_model)
         set_seed(config.seed)
-        model = AutoModelForQuestionAnswering.from_pretrained(base_model, config=model_config(base_model, config.attention_dropout))
+        model = AutoModelForQuestionAnswering.from_pretrained(
+            base_model, config=model_config(base_model, config.attention_dropout, config.hidden_dropout)
+        )
+    runner.freeze_lowest_layers(model.base_model, config.freeze_layers, model_name)
     train_windows = Windows(tokenizer, train, config)
     validation_windows = Windows(tokenizer, validation, config)
     steps_per_epoch = -(-len(train_windows.sources) // config.batch_size)

@@ -22,6 +22,7 @@ from transformers import EarlyStoppingCallback, TrainerCallback, TrainingArgumen
 from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
+from assistant.errors import TrainingSettingError
 from assistant.training.config import TrainConfig
 
 Progress = Callable[[dict], None]
@@ -63,6 +64,33 @@ class Trainer(transformers.Trainer):
                     settings = {k: v for k, v in group.items() if k != "params"}
                     optimizer.add_param_group({**settings, "params": moved, "lr": group["lr"] * self.head_lr_multiplier})
         return optimizer
+
+
+def freeze_lowest_layers(encoder: torch.nn.Module, layers: int, model: str) -> None:
+    """Keep ``encoder``'s embeddings and its ``layers`` lowest transformer layers at the base model's weights.
+
+    Their gradients are then never computed, which saves most of their share of the backward pass;
+    the lowest layers' features are the most general ones, so they need adapting least.
+    """
+    if layers == 0:
+        return
+    blocks = next(
+        (m for m in encoder.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == encoder.config.num_hidden_layers),
+        None,
+    )
+    embeddings = getattr(encoder, "embeddings", None)
+    if blocks is None or embeddings is None:
+        raise TrainingSettingError(
+            model, f"freeze_layers={layers} needs an encoder with an 'embeddings' module and a list of layers, which "
+            f"{type(encoder).__name__} lacks", "set freeze_layers to 0 for this base model"
+        )
+    if layers >= len(blocks):
+        raise TrainingSettingError(
+            model, f"freeze_layers={layers} would freeze all {len(blocks)} layers of the base model",
+            f"set freeze_layers below {len(blocks)}"
+        )
+    for module in [embeddings, *blocks[:layers]]:
+        module.requires_grad_(False)
 
 
 def emit(on_progress: Progress | None, model: str, stage: str, step: int, total: int, message: str) -> None:

@@ -33,7 +33,7 @@ def test_missing_or_incomplete_folders_are_refused_with_the_reason(settings, tin
     assert "--base-model" in str(caught.value)
 
 
-def test_attention_dropout_is_replaced_only_when_set_and_keeps_the_weights(tiny_bert_path):
+def test_dropouts_are_replaced_only_when_set_and_keep_the_weights(tiny_bert_path):
     import torch
     from transformers import AutoModel
 
@@ -41,8 +41,11 @@ def test_attention_dropout_is_replaced_only_when_set_and_keeps_the_weights(tiny_
 
     assert model_config(tiny_bert_path).attention_probs_dropout_prob == 0.1  # BERT's default, as saved
     assert model_config(tiny_bert_path, 0.0).attention_probs_dropout_prob == 0.0
-    encoder = load_encoder(tiny_bert_path, attention_dropout=0.0)
+    assert model_config(tiny_bert_path, 0.0).hidden_dropout_prob == 0.1  # left alone when not set
+    encoder = load_encoder(tiny_bert_path, attention_dropout=0.0, hidden_dropout=0.05)
     assert encoder.config.attention_probs_dropout_prob == 0.0
+    assert encoder.config.hidden_dropout_prob == 0.05
+    assert encoder.embeddings.dropout.p == 0.05  # the modules are built with it, not only the config
     reference = AutoModel.from_pretrained(tiny_bert_path, add_pooling_layer=False)
     for (name, weight), (_, expected) in zip(encoder.state_dict().items(), reference.state_dict().items()):
         assert torch.equal(weight, expected), name

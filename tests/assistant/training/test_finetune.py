@@ -233,7 +233,8 @@ def test_impossible_settings_are_refused_with_a_fix(settings, tiny_bert_path, tm
     with pytest.raises(TrainingSettingError, match="epochs"):
         finetune_plugin(make_plugin(settings, specs_in(tmp_path)), settings, model="intent", base_model=tiny_bert_path, epochs=0)
     for name, value in (("head_lr_multiplier", 0), ("qa_holdout", "pages"), ("min_in_scope_accuracy", 1.5), ("precision", "fp16"),
-                        ("attention_dropout", 1.0), ("min_out_of_scope_recall", 0)):
+                        ("attention_dropout", 1.0), ("min_out_of_scope_recall", 0), ("freeze_layers", -1), ("hidden_dropout", 1.0),
+                        ("freeze_layers", 2)):  # the tiny BERT has 2 layers: freezing both would train nothing
         specs = specs_in(tmp_path)
         specs[1].defaults[name] = value
         with pytest.raises(TrainingSettingError, match=name):
@@ -242,6 +243,30 @@ def test_impossible_settings_are_refused_with_a_fix(settings, tiny_bert_path, tm
     specs[0].defaults.update(min_in_scope_accuracy=0.96, min_out_of_scope_recall=0.8)
     with pytest.raises(TrainingSettingError, match="min_out_of_scope_recall.*only one of the two"):
         finetune_plugin(make_plugin(settings, specs), settings, model="intent", base_model=tiny_bert_path)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_frozen_lowest_layers_keep_the_base_weights_while_the_rest_trains(settings, tiny_bert_path, tmp_path, which):
+    import torch
+    from transformers import AutoModel
+
+    specs = specs_in(tmp_path)
+    specs[which].defaults["freeze_layers"] = 1
+    finetune_plugin(make_plugin(settings, specs), settings, model=specs[which].name, base_model=tiny_bert_path)
+    version = ModelRegistry(settings.models_dir).active("tiny", specs[which].name)
+    loaded = (AnswerExtractor if which else TextClassifier).load(version.path).model
+    prefix = "bert." if which else "encoder."  # where each model keeps the base model's weights
+    trained = {name.removeprefix(prefix): p for name, p in loaded.state_dict().items() if name.startswith(prefix)}
+    base = AutoModel.from_pretrained(tiny_bert_path).state_dict()
+
+    def same(prefix: str) -> bool:
+        names = [n for n in base if n.startswith(prefix)]
+        assert names, prefix
+        return all(torch.equal(base[n], trained[n]) for n in names)
+
+    assert same("embeddings.") and same("encoder.layer.0.")
+    assert not same("encoder.layer.1.")
+    assert version.manifest().training["freeze_layers"] == 1
 
 
 def test_training_the_whole_plugin_ingests_its_knowledge_sources(settings, tiny_bert_path, tmp_path):
