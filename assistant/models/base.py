@@ -82,7 +82,8 @@ def model_config(path: str, attention_dropout: float | None = None, hidden_dropo
     for value, keys in ((attention_dropout, ATTENTION_DROPOUT_KEYS), (hidden_dropout, HIDDEN_DROPOUT_KEYS)):
         if value is not None:
             for key in keys:
-                if isinstance(getattr(config, key, None), float):
+                current = getattr(config, key, None)
+                if isinstance(current, (int, float)) and not isinstance(current, bool):  # a rate, not another "dropout"
                     setattr(config, key, value)
     return config
 
