@@ -49,8 +49,7 @@ CORROBORATED_FACTOR = 0.5
 #: A span's weight is multiplied by (question/sentence cosine) ** this: between spans the reader
 #: finds about equally likely, the one whose sentence is about the question wins. On the reader's
 #: 444 validation questions through this class, F1 36.3 -> 39.6 (39.9 at 4, which cost the scripted
-#: conversations more); see docs/benchmarks.md, "the quoted
-#: sentence's relevance in the ranking".
+#: conversations more); see docs/benchmarks.md, "the quoted sentence's relevance in the ranking".
 RELEVANCE_POWER = 2
 PASSAGES = 5
 MAX_QUOTE_CHARS = 320

@@ -245,7 +245,7 @@ def test_impossible_settings_are_refused_with_a_fix(settings, tiny_bert_path, tm
         finetune_plugin(make_plugin(settings, specs), settings, model="intent", base_model=tiny_bert_path)
 
 
-@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("which", [0, 1], ids=["classifier", "extractor"])  # index into specs_in()
 def test_frozen_lowest_layers_keep_the_base_weights_while_the_rest_trains(settings, tiny_bert_path, tmp_path, which):
     import torch
     from transformers import AutoModel
