@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--hidden-dropout", type=float, default=None, help="override the spec's hidden_dropout")
     parser.add_argument("--freeze-layers", type=int, default=None,
                         help="override the spec's freeze_layers (embeddings + this many lowest layers kept frozen)")
+    parser.add_argument("--no-answer-passages", type=float, default=None,
+                        help="override the spec's no_answer_passages (share of training questions also paired with a passage that does not answer them)")
     parser.add_argument("--data", type=Path, default=None, help="SQuAD file to train and score on (default: the spec's)")
     parser.add_argument("--validation-from", type=Path, default=None,
                         help="hold out the questions this SQuAD file's split holds out (they must be in --data too)")
@@ -171,7 +173,8 @@ def main(argv: list[str] | None = None) -> dict:
             for fraction in sorted(args.train_fractions):
                 key = holdout if fraction == 1 else f"{holdout} {fraction:g}"
                 overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                             "freeze_layers": args.freeze_layers, "hidden_dropout": args.hidden_dropout}
+                             "freeze_layers": args.freeze_layers, "hidden_dropout": args.hidden_dropout,
+                             "no_answer_passages": args.no_answer_passages}
                 results["runs"][key] = run(holdout, examples, spec, overrides, base_model, Path(work), fraction, validation_from)
                 args.out.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
     print(json.dumps(results, indent=2, default=float))

@@ -56,6 +56,9 @@ class TrainConfig:
     #: The embeddings and this many of the lowest transformer layers keep the base model's weights
     #: (0: train everything). No gradients are computed below the first trained layer, so steps are cheaper.
     freeze_layers: int = 0
+    #: QA: this fraction of the training questions is also paired with a similar passage that does not
+    #: answer it, labelled "no answer" (see training.qa.no_answer_passages).
+    no_answer_passages: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +84,7 @@ NUMERIC = {
     "warmup_ratio": float, "label_smoothing": float, "head_lr_multiplier": float, "patience": int, "validation_fraction": float,
     "doc_stride": int, "max_answer_tokens": int, "min_in_scope_accuracy": float, "min_out_of_scope_recall": float,
     "attention_dropout": float, "hidden_dropout": float, "freeze_layers": int,
+    "no_answer_passages": float,
 }
 #: Settings whose default is None ("not set"); a None value stays None.
 OPTIONAL = ("out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall", "attention_dropout", "hidden_dropout")
@@ -120,6 +124,8 @@ def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides
         ("lr_scheduler", config.lr_scheduler in SCHEDULERS, f"one of {', '.join(SCHEDULERS)}"),
         ("attention_dropout", config.attention_dropout is None or 0 <= config.attention_dropout < 1, "between 0 and 1, or None for the base model's"),
         ("freeze_layers", config.freeze_layers >= 0, "0 (train every layer) or the number of lowest layers to keep frozen"),
+        ("no_answer_passages", 0 <= config.no_answer_passages <= 1 and (task == "extractive-qa" or config.no_answer_passages == 0),
+         "a fraction between 0 and 1 of the questions (extractive-qa only)"),
         ("hidden_dropout", config.hidden_dropout is None or 0 <= config.hidden_dropout < 1, "between 0 and 1, or None for the base model's"),
         ("precision", config.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
         ("qa_holdout", config.qa_holdout in QA_HOLDOUTS, f"one of {', '.join(QA_HOLDOUTS)}"),

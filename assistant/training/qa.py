@@ -2,11 +2,14 @@
 
 Each context is split into overlapping windows (``max_length`` / ``doc_stride``); a window whose
 context does not hold the whole answer is labelled with [CLS] (position 0), which teaches the
-model its "no answer here" score.
+model its "no answer here" score. With ``no_answer_passages`` some questions are also paired with a
+similar passage that does not answer them (see ``no_answer_passages``).
 """
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +66,32 @@ def answer_tokens(example: QAExample, offsets: list[tuple[int, int] | None]) -> 
     return start, end
 
 
+def no_answer_passages(examples: list[QAExample], share: float, seed: int) -> list[QAExample]:
+    """For ``share`` of the answerable questions, the passage BM25 ranks highest for the question
+    among the other passages, unless it contains the answer text, as a copy labelled "no answer".
+
+    A reader trained on each question's own passage only learns to find the best span in a passage
+    that has one; its scores then rank a plausible span in a wrong retrieved passage as high as the
+    right one. Hard negatives (as in DPR) teach it that a passage on the same topic can hold no answer.
+    """
+    answerable = [e for e in examples if e.answers and not e.is_impossible]
+    contexts = sorted({e.context for e in examples})
+    if share <= 0 or not answerable or len(contexts) < 2:
+        return []
+    from knowledge.lexical import Bm25Index
+
+    index = Bm25Index.build(np.arange(len(contexts)), contexts)
+    negatives = []
+    for example in random.Random(seed).sample(answerable, round(share * len(answerable))):
+        answers = [a["text"].lower() for a in example.answers]
+        for row, _ in index.search(example.question, k=10):
+            passage = contexts[row]
+            if passage != example.context and not any(a in passage.lower() for a in answers):
+                negatives.append(replace(example, id=f"{example.id}-no-answer", context=passage, answers=[], is_impossible=True))
+                break
+    return negatives
+
+
 def _qa_metrics(windows: Windows, config: TrainConfig):
     contexts = [e.context for e in windows.examples]
 
@@ -102,7 +131,8 @@ def train_extractor(
             base_model, config=model_config(base_model, config.attention_dropout, config.hidden_dropout)
         )
     runner.freeze_lowest_layers(model.base_model, config.freeze_layers, model_name)
-    train_windows = Windows(tokenizer, train, config)
+    negatives = no_answer_passages(train, config.no_answer_passages, config.seed)
+    train_windows = Windows(tokenizer, train + negatives, config)
     validation_windows = Windows(tokenizer, validation, config)
     steps_per_epoch = -(-len(train_windows.sources) // config.batch_size)
     trainer = runner.Trainer(
@@ -134,6 +164,7 @@ def train_extractor(
             trainer,
             resumed_from,
             train_examples=len(train),
+            no_answer_examples=len(negatives),
             train_windows=len(train_windows.sources),
             validation_examples=len(validation),
         ),

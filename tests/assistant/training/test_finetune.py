@@ -234,11 +234,16 @@ def test_impossible_settings_are_refused_with_a_fix(settings, tiny_bert_path, tm
         finetune_plugin(make_plugin(settings, specs_in(tmp_path)), settings, model="intent", base_model=tiny_bert_path, epochs=0)
     for name, value in (("head_lr_multiplier", 0), ("qa_holdout", "pages"), ("min_in_scope_accuracy", 1.5), ("precision", "fp16"),
                         ("attention_dropout", 1.0), ("min_out_of_scope_recall", 0), ("freeze_layers", -1), ("hidden_dropout", 1.0),
+                        ("no_answer_passages", 1.5),
                         ("freeze_layers", 2)):  # the tiny BERT has 2 layers: freezing both would train nothing
         specs = specs_in(tmp_path)
         specs[1].defaults[name] = value
         with pytest.raises(TrainingSettingError, match=name):
             finetune_plugin(make_plugin(settings, specs), settings, model="answers", base_model=tiny_bert_path)
+    specs = specs_in(tmp_path)
+    specs[0].defaults["no_answer_passages"] = 0.25
+    with pytest.raises(TrainingSettingError, match="no_answer_passages.*extractive-qa only"):
+        finetune_plugin(make_plugin(settings, specs), settings, model="intent", base_model=tiny_bert_path)
     specs = specs_in(tmp_path)
     specs[0].defaults.update(min_in_scope_accuracy=0.96, min_out_of_scope_recall=0.8)
     with pytest.raises(TrainingSettingError, match="min_out_of_scope_recall.*only one of the two"):
@@ -267,6 +272,21 @@ def test_frozen_lowest_layers_keep_the_base_weights_while_the_rest_trains(settin
     assert same("embeddings.") and same("encoder.layer.0.")
     assert not same("encoder.layer.1.")
     assert version.manifest().training["freeze_layers"] == 1
+
+
+def test_no_answer_passages_are_added_to_the_readers_training_windows(settings, tiny_bert_path, tmp_path):
+    registry = ModelRegistry(settings.models_dir)
+    windows = {}
+    for share in (0.0, 0.5):
+        specs = specs_in(tmp_path)
+        specs[1].defaults.update(no_answer_passages=share, epochs=1)
+        finetune_plugin(make_plugin(settings, specs), settings, model="answers", base_model=tiny_bert_path, force=True)
+        training = registry.active("tiny", "answers").manifest().training
+        windows[share] = training["train_windows"]
+        # every tiny page has a twin with other numbers: half of the training questions find a negative
+        assert training["no_answer_passages"] == share
+        assert training["no_answer_examples"] == round(share * training["train_examples"])
+    assert windows[0.5] > windows[0.0]
 
 
 def test_training_the_whole_plugin_ingests_its_knowledge_sources(settings, tiny_bert_path, tmp_path):
