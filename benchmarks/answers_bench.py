@@ -1,0 +1,137 @@
+"""End-to-end answers benchmark: customer_service answers from its help pages, on the reader's held-out questions.
+
+Each ``--data-dir`` is a data folder where ``assistant finetune --plugin customer_service`` ran. Its
+active reader's held-out questions (the split its manifest records: file, fraction, seed, hold-out)
+are asked the way the plugin answers a question no template covers: hybrid retrieval from the
+store, then ``DocumentAnswerer.answer``. Side by side, per data folder:
+
+* **reader alone**: F1 of the reader's best span in the question's own passage (what fine-tuning reports);
+* **end to end**: F1 of the quoted span (0 when the plugin quotes nothing: "not sure", or a passage
+  shown as not an exact answer), without an intent and with the intent model's label;
+* **gold first / retrieved**: how often the question's own passage is the first of the hits, or among them.
+
+Usage (the numbers in docs/benchmarks.md come from the command written there)::
+
+    python benchmarks/answers_bench.py --data-dir ~/.assistant --data-dir /tmp/other --out /tmp/answers_bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from assistant.training.data import file_sha256, load_squad, split_squad  # noqa: E402
+from assistant.training.metrics import answer_scores  # noqa: E402
+
+PLUGIN = "customer_service"
+
+
+def held_out_questions(manifest) -> list:
+    """The reader's validation questions, re-drawn from the split its manifest records."""
+    training = manifest.training
+    path = Path(training["data"]["path"])
+    if not path.is_file() or file_sha256(path) != training["data"]["sha256"]:
+        raise SystemExit(f"{path} is missing or changed since the reader was trained: its held-out questions cannot be re-drawn")
+    _, validation = split_squad(load_squad(path), training["validation_fraction"], training["seed"], str(path), training["qa_holdout"])
+    return validation
+
+
+def gold_rank(hits: list, example) -> int | None:
+    """Index of the first hit that is (part of) the question's passage and holds an answer."""
+    answers = [a["text"] for a in example.answers]
+    for rank, hit in enumerate(hits):
+        same_passage = hit.text in example.context or example.context[:80] in hit.text or hit.text[:80] in example.context
+        if same_passage and any(a in hit.text for a in answers):
+            return rank
+    return None
+
+
+def quoted_f1(answer, references: list[str]) -> tuple[str, float]:
+    if answer is None:
+        return "not sure", 0.0
+    if not answer.exact:
+        return "passage", 0.0
+    evidence = answer.evidence[0]
+    return "quoted", answer_scores(evidence.text[evidence.answer_start : evidence.answer_end], references)[1]
+
+
+def score_data_dir(data_dir: Path) -> dict:
+    from assistant.config import load_settings
+    from assistant.contract import PluginContext
+    from assistant.discovery import load_plugin
+    from assistant.models.registry import ModelRegistry
+
+    settings = load_settings(data_dir)
+    plugin = load_plugin(PLUGIN, PluginContext(settings=settings, models=ModelRegistry(settings.models_dir)))
+    plugin.warm_up()
+    reader, intents = plugin.reader.get(), plugin.intent_model.get()
+    examples = held_out_questions(reader.manifest)
+    started = time.perf_counter()
+    alone = reader.answer_each([e.question for e in examples], [e.context for e in examples], allow_no_answer=False)
+    predicted = intents.predict([e.question for e in examples])
+    rows = []
+    for example, span, intent in zip(examples, alone, predicted):
+        references = [a["text"] for a in example.answers]
+        retrieval = plugin.answerer.retrieve(example.question)
+        kind, f1 = quoted_f1(plugin.answerer.answer(example.question, None, retrieval), references)
+        _, f1_intent = quoted_f1(plugin.answerer.answer(example.question, None if intent.abstain else intent.label, retrieval), references)
+        rows.append({"alone": answer_scores(span.text if span else "", references)[1], "end_to_end": f1,
+                     "end_to_end_intent": f1_intent, "kind": kind, "gold_rank": gold_rank(retrieval.hits, example)})
+    seconds = time.perf_counter() - started
+    training = reader.manifest.training
+    return {
+        "data_dir": str(data_dir),
+        "reader": {"path": str(reader.path), "version": Path(reader.path).name,
+                   "no_answer_examples": training.get("no_answer_examples", 0), "wall_time_s": training.get("wall_time_s")},
+        "questions": len(rows),
+        "reader_alone_f1": float(np.mean([r["alone"] for r in rows])),
+        "end_to_end_f1": float(np.mean([r["end_to_end"] for r in rows])),
+        "end_to_end_f1_with_intent": float(np.mean([r["end_to_end_intent"] for r in rows])),
+        "quoted": float(np.mean([r["kind"] == "quoted" for r in rows])),
+        "gold_first": float(np.mean([r["gold_rank"] == 0 for r in rows])),
+        "gold_retrieved": float(np.mean([r["gold_rank"] is not None for r in rows])),
+        "seconds_per_question": seconds / max(1, len(rows)),
+    }
+
+
+def markdown(results: dict) -> str:
+    lines = ["| data folder | reader version (no-answer examples) | questions | reader alone F1 | end-to-end F1 | with intent | quoted a span | gold passage first / retrieved |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in results["runs"]:
+        reader = row["reader"]
+        lines.append(
+            f"| {row['data_dir']} | {reader['version']} ({reader['no_answer_examples']}) | {row['questions']} | {100 * row['reader_alone_f1']:.1f} | "
+            f"**{100 * row['end_to_end_f1']:.1f}** | {100 * row['end_to_end_f1_with_intent']:.1f} | {100 * row['quoted']:.0f}% | "
+            f"{100 * row['gold_first']:.0f}% / {100 * row['gold_retrieved']:.0f}% |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", type=Path, action="append", required=True,
+                        help="a data folder where `assistant finetune --plugin customer_service` ran (repeat to compare)")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "answers_bench.json")
+    args = parser.parse_args(argv)
+    results = {"command": "python benchmarks/answers_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]), "runs": []}
+    for data_dir in args.data_dir:
+        results["runs"].append(score_data_dir(data_dir.expanduser()))
+        args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(json.dumps(results, indent=2))
+    print(markdown(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
