@@ -62,8 +62,7 @@ def quoted_f1(answer, references: list[str]) -> tuple[str, float]:
         return "not sure", 0.0
     if not answer.exact:
         return "passage", 0.0
-    evidence = answer.evidence[0]
-    return "quoted", answer_scores(evidence.text[evidence.answer_start : evidence.answer_end], references)[1]
+    return "quoted", answer_scores(answer.evidence[0].answer, references)[1]
 
 
 def score_data_dir(data_dir: Path) -> dict:

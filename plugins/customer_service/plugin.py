@@ -102,7 +102,7 @@ class CustomerServicePlugin(Plugin):
                 # 4,441 questions, 2 epochs in batches of 8 fit the budget; the reader is short of steps, and
                 # batches of 8 (twice the updates of 16 at about the same cost) gave +5 F1 (docs/benchmarks.md).
                 # A wrong passage labelled "no answer" for a quarter of the questions makes the reader's
-                # scores comparable across the retrieved passages: end-to-end F1 +2.4, half of them +0.9.
+                # scores comparable across the retrieved passages: end-to-end F1 +2.4 (+0.9 with half of them).
                 defaults={"epochs": 2, "lr": 2e-4, "head_lr_multiplier": 30, "batch_size": 8, "max_length": 256,
                           "doc_stride": 96, "patience": 0, "qa_holdout": "questions", "no_answer_passages": 0.25},
             ),

@@ -283,7 +283,7 @@ def test_no_answer_passages_are_added_to_the_readers_training_windows(settings, 
         finetune_plugin(make_plugin(settings, specs), settings, model="answers", base_model=tiny_bert_path, force=True)
         training = registry.active("tiny", "answers").manifest().training
         windows[share] = training["train_windows"]
-        # every tiny page has a twin with other numbers: half of the training questions find a negative
+        # every tiny page has a twin with other numbers, so each drawn question finds a negative
         assert training["no_answer_passages"] == share
         assert training["no_answer_examples"] == round(share * training["train_examples"])
     assert windows[0.5] > windows[0.0]
