@@ -182,6 +182,9 @@ class Plugin(abc.ABC):
     description: ClassVar[str]
     #: Intents this plugin owns (informational; routing uses ``route()``).
     intents: ClassVar[tuple[str, ...]] = ()
+    #: Seconds ``assistant finetune --plugin NAME`` may take on the bundled data, all models and the
+    #: ingestion together (None: no limit); each model trains within what is left (training.finetune).
+    finetune_time_limit_s: ClassVar[float | None] = None
 
     def __init__(self, context: PluginContext):
         self.context = context

@@ -88,6 +88,11 @@ def finetune(
     precision: Optional[str] = typer.Option(
         None, "--precision", help="auto (bf16 where the CPU or GPU runs it natively), bf16 or fp32 (default: auto)."
     ),
+    time_limit: Optional[float] = typer.Option(
+        None, "--time-limit", help="Longest the whole command may take, in seconds: each model's steps are timed first and its "
+        "epochs cut to fit what is left (default: the plugin's own limit when it trains all its models from its bundled data; "
+        "0: no limit at all)."
+    ),
     force: bool = typer.Option(False, "--force", help="Activate the new version even if it scores worse than the active one."),
     quantize: bool = typer.Option(False, "--quantize", help="Also write an int8 version (faster on CPU) and activate that one."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run from its last checkpoint."),
@@ -112,6 +117,7 @@ def finetune(
                 max_length=max_length,
                 seed=seed,
                 precision=precision,
+                time_limit=time_limit,
                 force=force,
                 quantize=quantize,
                 resume=resume,

@@ -75,11 +75,18 @@ def write_model_card(folder: Path, manifest: Manifest, report: dict, data: dict)
         "epochs", "lr", "batch_size", "max_length", "seed", "weight_decay", "warmup_ratio", "label_smoothing",
         "patience", "lr_scheduler", "group_by_length", "pooling", "out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall",
         "doc_stride", "max_answer_tokens", "qa_holdout", "no_answer_passages", "no_answer_examples", "head_lr_multiplier",
-        "precision", "mixed_precision", "attention_dropout", "hidden_dropout", "freeze_layers",
+        "precision", "mixed_precision", "attention_dropout", "hidden_dropout", "freeze_layers", "time_limit_s",
         "steps", "epochs_run", "best_step", "resumed_from_step", "wall_time_s", "quantized_from",
     )
     skipped = CLASSIFICATION_ONLY if manifest.task == "extractive-qa" else QA_ONLY
     lines += [f"| {key} | {training[key]} |" for key in shown if key in training and key not in skipped]
+    plan = training.get("time_plan")
+    if plan and plan["epochs"] < training["epochs"]:
+        lines += ["", f"Shortened to fit time_limit_s={plan['time_limit_s']:g}: {training['epochs']:g} epochs would have taken "
+                      f"about {plan['estimated_s']:.0f} s at {plan['seconds_per_step']:.2f} s a step, so {plan['epochs']:g} were planned."]
+    if plan and plan.get("stopped_at_step"):
+        lines += ["", f"Stopped at step {plan['stopped_at_step']} to stay within time_limit_s={plan['time_limit_s']:g} "
+                      "(training ran slower than timed before it); that step was evaluated and kept."]
     lines += ["", "## Validation results", ""]
     lines += [f"- {key}: {_percent(value) if key != 'examples' else value}" for key, value in manifest.metrics.items()]
     calibration = report.get("calibration", {})

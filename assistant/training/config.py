@@ -59,6 +59,9 @@ class TrainConfig:
     #: QA: this fraction of the training questions is also paired with a similar passage that does not
     #: answer it, labelled "no answer" (see training.qa.no_answer_passages).
     no_answer_passages: float = 0.0
+    #: Longest the training loop may take, in seconds (None: no limit). The first steps are timed and the
+    #: epochs cut to what fits (see training.runner.fit_time_limit); a faster machine trains the full schedule.
+    time_limit_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,10 +87,11 @@ NUMERIC = {
     "warmup_ratio": float, "label_smoothing": float, "head_lr_multiplier": float, "patience": int, "validation_fraction": float,
     "doc_stride": int, "max_answer_tokens": int, "min_in_scope_accuracy": float, "min_out_of_scope_recall": float,
     "attention_dropout": float, "hidden_dropout": float, "freeze_layers": int,
-    "no_answer_passages": float,
+    "no_answer_passages": float, "time_limit_s": float,
 }
 #: Settings whose default is None ("not set"); a None value stays None.
-OPTIONAL = ("out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall", "attention_dropout", "hidden_dropout")
+OPTIONAL = ("out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall", "attention_dropout", "hidden_dropout",
+            "time_limit_s")
 
 
 def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
@@ -106,6 +110,8 @@ def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides
             values[name] = kind(values[name])
         except (TypeError, ValueError):
             raise TrainingSettingError(model, f"{name}={values[name]!r} is not a number", f"set {name} to a {kind.__name__}") from None
+    if values.get("time_limit_s") == 0:
+        values["time_limit_s"] = None  # 0 lifts a spec's limit (``--time-limit 0``)
     config = TrainConfig(**{k: v for k, v in values.items() if v is not None or k in OPTIONAL})
     checks = [
         ("epochs", config.epochs > 0, "a positive number"),
@@ -127,6 +133,7 @@ def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides
         ("no_answer_passages", 0 <= config.no_answer_passages <= 1 and (task == "extractive-qa" or config.no_answer_passages == 0),
          "a fraction between 0 and 1 of the questions (extractive-qa only)"),
         ("hidden_dropout", config.hidden_dropout is None or 0 <= config.hidden_dropout < 1, "between 0 and 1, or None for the base model's"),
+        ("time_limit_s", config.time_limit_s is None or config.time_limit_s > 0, "a number of seconds, or 0 for no limit"),
         ("precision", config.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
         ("qa_holdout", config.qa_holdout in QA_HOLDOUTS, f"one of {', '.join(QA_HOLDOUTS)}"),
         ("min_in_scope_accuracy", config.min_in_scope_accuracy is None or 0 < config.min_in_scope_accuracy <= 1, "a fraction such as 0.96"),

@@ -28,6 +28,9 @@ from assistant.training.evaluation import evaluate_classifier, evaluate_extracto
 
 #: Longest validation sample used to time full vs int8 inference.
 SPEED_SAMPLE = 256
+#: Share of a command's time limit kept for what follows the last training loop: that model's
+#: evaluation, calibration and saving, and ingesting the knowledge sources.
+TIME_LIMIT_RESERVE = 0.1
 
 
 @dataclass
@@ -86,24 +89,37 @@ def finetune_plugin(
     max_length=None,
     seed: int = 42,
     precision: str | None = None,
+    time_limit: float | None = None,
     force: bool = False,
     quantize: bool = False,
     resume: bool = True,
     on_progress: Callable[[dict], None] | None = None,
 ) -> list[FinetuneResult]:
     """Train the plugin's models (see the module docstring); then, when the whole plugin was trained
-    from its bundled data, ingest its knowledge sources."""
+    from its bundled data, ingest its knowledge sources.
+
+    ``time_limit`` bounds the whole command in seconds (default: the plugin's ``finetune_time_limit_s``
+    when it trains everything from its bundled data; 0 lifts every limit, the specs' own included):
+    each model's training loop gets what is left of it, less ``TIME_LIMIT_RESERVE``."""
+    started = time.monotonic()
     data = Path(data).expanduser() if data is not None else None
     specs = select_specs(plugin, model, data)
     base = resolve_base_model(base_model, settings)
     registry = ModelRegistry(settings.models_dir)
+    if time_limit is None and model is None and data is None:
+        time_limit = plugin.finetune_time_limit_s
+    if time_limit is not None and time_limit < 0:
+        raise AssistantError(f"--time-limit {time_limit:g} is negative: give a number of seconds, or 0 for no limit.")
     overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length, "seed": seed,
-                 "precision": precision}
+                 "precision": precision, "time_limit_s": 0 if time_limit == 0 else None}
     configs = [build_config(spec.name, spec.task, spec.defaults, overrides) for spec in specs]
     for spec in specs:  # every declaration is checked before any training time is spent
         check_primary_metric(spec.name, spec.task, spec.primary_metric)
     results = []
     for spec, config in zip(specs, configs):
+        if time_limit:
+            left = max(time_limit * (1 - TIME_LIMIT_RESERVE) - (time.monotonic() - started), 1e-3)  # at least a step
+            config = replace(config, time_limit_s=round(min(config.time_limit_s or left, left), 3))
         with quiet_transformers():
             results.append(
                 finetune_spec(plugin.name, spec, data or Path(spec.data), base, config, registry,
@@ -136,8 +152,9 @@ def finetune_spec(
     else:
         examples = load_labelled_texts(data, pairs=spec.task == "pair-classification")
         train, validation = split_labelled(examples, config.validation_fraction, config.seed, config.out_of_scope_label, str(data))
+    # The time limit is left out: what remains of a command's limit differs when an interrupted run is resumed.
     run_dir = registry.root / plugin / spec.name / "runs" / runner.run_key(
-        {"task": spec.task, "base": base_model, "data": data_info["sha256"], "config": config.as_dict()}
+        {"task": spec.task, "base": base_model, "data": data_info["sha256"], "config": config.as_dict() | {"time_limit_s": None}}
     )
     runner.emit(on_progress, spec.name, "train", 0, 0, f"{len(train)} training / {len(validation)} validation examples")
     if spec.task == "extractive-qa":

@@ -152,7 +152,7 @@ def train_extractor(
         callbacks=runner.callbacks(config, model_name, on_progress),
         head_lr_multiplier=config.head_lr_multiplier,
     )
-    resumed_from = runner.train(trainer, run_dir, resume)
+    resumed_from = runner.train(trainer, run_dir, resume, config, runner.announce_plan(on_progress, model_name, config))
     manifest = Manifest(
         plugin=plugin,
         model=model_name,

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import random
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import transformers
 from torch.utils.data import SequentialSampler
@@ -46,6 +50,8 @@ class Trainer(transformers.Trainer):
 
     def __init__(self, *args, head_lr_multiplier: float = 1.0, **kwargs):
         self.head_lr_multiplier = head_lr_multiplier
+        #: With a time limit, how the schedule was fitted to it (see ``fit_time_limit``).
+        self.time_plan: dict | None = None
         super().__init__(*args, **kwargs)
 
     def _get_eval_sampler(self, eval_dataset):
@@ -190,16 +196,173 @@ def run_key(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def train(trainer: Trainer, run_dir: Path, resume: bool) -> int | None:
-    """Train, resuming from the run folder's last checkpoint when there is one; returns its step."""
+#: Training batches timed before a time-limited run, of spread sizes (after one untimed warm-up pass).
+PROBE_STEPS = 12
+#: An evaluation batch (twice a training batch, forward only) costs about this share of a training step.
+EVAL_STEP_SHARE = 0.7
+TIME_PLAN = "time_plan.json"
+
+
+def _optimizer_step_seconds(model: torch.nn.Module, trainer: Trainer) -> float:
+    """Time of gradient clipping plus an AdamW step, on copies of the trainable weights."""
+    weights = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+    for weight in weights:
+        weight.grad = torch.zeros_like(weight)
+    fused = {"fused": True} if "fused" in trainer.args.optim.value else {}
+    optimizer = torch.optim.AdamW(weights, lr=1e-5, **fused)
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(weights, trainer.args.max_grad_norm)
+        optimizer.step()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def time_epoch(trainer: Trainer, steps: int = PROBE_STEPS) -> tuple[float, float]:
+    """Seconds one training epoch should take, and the mean seconds per step.
+
+    A step's forward/backward time grows with its batch's padded size, which length grouping makes
+    vary a lot (and puts the largest batch first), so batches of spread sizes are timed, a line
+    time = a + b * tokens is fitted to them and summed over every batch of the epoch; the optimizer's
+    step is timed apart. The weights do not change and the random state is restored, so a run that
+    fits its limit trains exactly as it would without one."""
+    model = trainer.model
+    device = next(model.parameters()).device
+    states = torch.get_rng_state(), random.getstate(), np.random.get_state()
+    was_training = model.training
+    model.train()
+    try:
+        batches = list(trainer.get_train_dataloader())
+        sizes = np.array([batch["input_ids"].numel() for batch in batches], dtype=np.float64)
+        order = np.argsort(sizes)
+        chosen = [batches[i] for i in dict.fromkeys(order[np.linspace(0, len(order) - 1, num=min(steps, len(order))).round().astype(int)])]
+        timed_sizes, times = [], []
+        for number, batch in enumerate([chosen[0], *chosen]):
+            batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+            size = batch["input_ids"].numel()
+            started = time.perf_counter()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=trainer.args.bf16):
+                loss = trainer.compute_loss(model, batch)
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+            if number:
+                timed_sizes.append(size)
+                times.append(time.perf_counter() - started)
+        optimizer_s = _optimizer_step_seconds(model, trainer)
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+        torch.set_rng_state(states[0])
+        random.setstate(states[1])
+        np.random.set_state(states[2])
+    if len(set(timed_sizes)) > 1:
+        slope, intercept = np.polyfit(timed_sizes, times, 1)
+        predicted = np.maximum(intercept + slope * sizes, min(times))
+    else:
+        predicted = np.full(len(sizes), float(np.mean(times)))
+    epoch_s = float(predicted.sum()) + optimizer_s * len(sizes)
+    return epoch_s, epoch_s / len(sizes)
+
+
+def fit_time_limit(trainer: Trainer, config: TrainConfig, run_dir: Path) -> dict | None:
+    """With ``config.time_limit_s``, shorten the run to the epochs that fit in it, timed before it starts.
+
+    Fewer epochs rather than a stop at the deadline: the learning rate still decays to its end, and the
+    last (partial) epoch is evaluated and kept like any other. Should the timing prove too hopeful, a
+    ``DeadlineGuard`` stops the run in time. A resumed run reuses the plan it started with, since its
+    checkpoint's schedule was built for it."""
+    if config.time_limit_s is None:
+        return None
+    saved = Path(run_dir) / TIME_PLAN
+    eval_batches = math.ceil(len(trainer.eval_dataset) / trainer.args.per_device_eval_batch_size)
+    if saved.is_file():
+        plan = json.loads(saved.read_text(encoding="utf-8"))
+    else:
+        train_s, per_step = time_epoch(trainer)
+        steps_per_epoch = len(trainer.get_train_dataloader())
+        epoch_s = train_s + EVAL_STEP_SHARE * eval_batches * per_step
+        fitting = max(math.floor(100 * config.time_limit_s / epoch_s) / 100, 1 / steps_per_epoch)
+        plan = {
+            "time_limit_s": config.time_limit_s,
+            "seconds_per_step": round(per_step, 4),
+            "estimated_s": round(config.epochs * epoch_s, 1),
+            "epochs": min(config.epochs, fitting),
+        }
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        staged = saved.with_suffix(".tmp")
+        staged.write_text(json.dumps(plan), encoding="utf-8")
+        staged.replace(saved)
+    trainer.args.num_train_epochs = plan["epochs"]
+    trainer.time_plan = plan
+    trainer.add_callback(DeadlineGuard(config.time_limit_s, EVAL_STEP_SHARE * eval_batches * plan["seconds_per_step"], plan))
+    return plan
+
+
+class DeadlineGuard(TrainerCallback):
+    """Stops a time-limited run, evaluating and keeping where it got to, when the timing before it was too hopeful.
+
+    The steps measured so far give the pace; training stops when one more step and a final evaluation
+    would end past the limit (the machine slowed down, or the timed batches were unrepresentative)."""
+
+    def __init__(self, limit_s: float, eval_s: float, plan: dict):
+        self.limit_s, self.eval_s, self.plan = limit_s, eval_s, plan
+        self.started = self.eval_started = 0.0
+        self.first_step: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started, self.first_step = time.monotonic(), state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = time.monotonic()
+        if control.should_evaluate:
+            self.eval_started = now
+        step_s = (now - self.started) / max(state.global_step - self.first_step, 1)
+        if state.global_step < state.max_steps and now - self.started + step_s + self.eval_s > self.limit_s:
+            control.should_training_stop = control.should_evaluate = control.should_save = True
+            self.eval_started = now
+            self.plan["stopped_at_step"] = state.global_step
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.plan.get("stopped_at_step") == state.global_step:  # that step was just evaluated and saved
+            control.should_evaluate = control.should_save = False
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.eval_s = time.monotonic() - self.eval_started  # evaluations cost what the last one did
+        self.started += self.eval_s  # and are not part of the training pace
+
+
+def train(trainer: Trainer, run_dir: Path, resume: bool, config: TrainConfig | None = None,
+          on_plan: Callable[[dict], None] | None = None) -> int | None:
+    """Train, resuming from the run folder's last checkpoint when there is one; returns its step.
+
+    With a ``config`` holding a time limit the schedule is first fitted to it (``on_plan`` hears how)."""
     trainer.remove_callback(PrinterCallback)
     checkpoint = get_last_checkpoint(str(run_dir)) if resume and Path(run_dir).is_dir() else None
     if not resume and Path(run_dir).exists():
         shutil.rmtree(run_dir)
+    plan = fit_time_limit(trainer, config, run_dir) if config is not None else None
+    if plan is not None and on_plan is not None:
+        on_plan(plan)
     trainer.train(resume_from_checkpoint=checkpoint)
     # Mixed precision wraps forward() in autocast; the trained model must predict (and quantize) in fp32.
     trainer.model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else None
+
+
+def announce_plan(on_progress: Progress | None, model: str, config: TrainConfig) -> Callable[[dict], None]:
+    """The progress message saying whether the run fits its time limit."""
+
+    def on_plan(plan: dict) -> None:
+        limit = f"time limit {plan['time_limit_s']:.0f} s"
+        if plan["epochs"] < config.epochs:
+            message = (f"{limit}: {config.epochs:g} epochs need about {plan['estimated_s']:.0f} s at "
+                       f"{plan['seconds_per_step']:.2f} s a step; training {plan['epochs']:g} epochs")
+        else:
+            message = f"{limit}: {config.epochs:g} epochs fit (about {plan['estimated_s']:.0f} s)"
+        emit(on_progress, model, "train", 0, 0, message)
+
+    return on_plan
 
 
 def training_record(config: TrainConfig, trainer: Trainer, resumed_from: int | None, **counts: int) -> dict[str, Any]:
@@ -214,5 +377,6 @@ def training_record(config: TrainConfig, trainer: Trainer, resumed_from: int | N
         "epochs_run": round(float(state.epoch or 0), 3),
         "best_step": int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else None,
         "resumed_from_step": resumed_from,
+        "time_plan": trainer.time_plan,
         "log_history": [entry for entry in state.log_history if "eval_loss" in entry],
     }

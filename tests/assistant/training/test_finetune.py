@@ -11,7 +11,7 @@ import pytest
 
 from assistant.config import Settings
 from assistant.contract import ModelSpec
-from assistant.errors import DataFormatError, TrainingSettingError
+from assistant.errors import AssistantError, DataFormatError, TrainingSettingError
 from assistant.models.classifier import TextClassifier, softmax
 from assistant.models.qa import AnswerExtractor
 from assistant.models.registry import ModelRegistry
@@ -234,7 +234,7 @@ def test_impossible_settings_are_refused_with_a_fix(settings, tiny_bert_path, tm
         finetune_plugin(make_plugin(settings, specs_in(tmp_path)), settings, model="intent", base_model=tiny_bert_path, epochs=0)
     for name, value in (("head_lr_multiplier", 0), ("qa_holdout", "pages"), ("min_in_scope_accuracy", 1.5), ("precision", "fp16"),
                         ("attention_dropout", 1.0), ("min_out_of_scope_recall", 0), ("freeze_layers", -1), ("hidden_dropout", 1.0),
-                        ("no_answer_passages", 1.5),
+                        ("no_answer_passages", 1.5), ("time_limit_s", -5),
                         ("freeze_layers", 2)):  # the tiny BERT has 2 layers: freezing both would train nothing
         specs = specs_in(tmp_path)
         specs[1].defaults[name] = value
@@ -287,6 +287,116 @@ def test_no_answer_passages_are_added_to_the_readers_training_windows(settings, 
         assert training["no_answer_passages"] == share
         assert training["no_answer_examples"] == round(share * training["train_examples"])
     assert windows[0.5] > windows[0.0]
+
+
+def test_a_time_limit_too_short_for_the_schedule_trains_fewer_epochs_and_keeps_the_last(settings, tiny_bert_path, tmp_path):
+    import math
+
+    spec = ModelSpec("intent", "sequence-classification", write_intents_csv(tmp_path / "intents.csv"),
+                     defaults={**FAST, "epochs": 3, "time_limit_s": 1e-4})
+    events: list[dict] = []
+    (result,) = finetune_plugin(make_plugin(settings, [spec]), settings, base_model=tiny_bert_path, on_progress=events.append)
+    training = result.path.joinpath("manifest.json").read_text()
+    training = json.loads(training)["training"]
+    plan = training["time_plan"]
+    assert plan["time_limit_s"] == 1e-4 and plan["seconds_per_step"] > 0 and plan["estimated_s"] > 1e-4
+    assert plan["epochs"] < 3 and training["epochs"] == 3  # the spec's schedule is kept beside the plan
+    assert training["steps"] == math.ceil(plan["epochs"] * 6) < 3 * 6  # 6 steps per epoch
+    assert training["best_step"] == training["steps"]  # the cut last epoch was evaluated and kept
+    assert any("time limit" in e["message"] and "training" in e["message"] for e in events)
+    assert "Shortened to fit time_limit_s=0.0001" in (result.path / "README.md").read_text()
+    TextClassifier.load(result.path).predict(["where is my card"])
+
+
+def test_a_run_slower_than_timed_stops_at_the_limit_and_keeps_its_last_step(settings, tiny_bert_path, tmp_path, monkeypatch):
+    from assistant.training import runner
+
+    monkeypatch.setattr(runner, "time_epoch", lambda trainer: (1e-9, 1e-9))  # a timing far too hopeful
+    spec = ModelSpec("intent", "sequence-classification", write_intents_csv(tmp_path / "intents.csv"),
+                     defaults={**FAST, "epochs": 3, "time_limit_s": 1e-3})
+    (result,) = finetune_plugin(make_plugin(settings, [spec]), settings, base_model=tiny_bert_path)
+    training = json.loads((result.path / "manifest.json").read_text())["training"]
+    assert training["time_plan"]["epochs"] == 3  # the plan thought everything fitted
+    assert training["steps"] == training["best_step"] == training["time_plan"]["stopped_at_step"] == 1
+    assert [entry["step"] for entry in training["log_history"]] == [1]  # evaluated once, not again at the epoch's end
+    assert "Stopped at step 1 to stay within time_limit_s=0.001" in (result.path / "README.md").read_text()
+    TextClassifier.load(result.path).predict(["where is my card"])
+
+
+def test_a_time_limited_reader_times_its_qa_steps_and_trains_fewer(settings, tiny_bert_path, tmp_path):
+    import math
+
+    specs = specs_in(tmp_path)
+    specs[1].defaults.update(epochs=3, time_limit_s=1e-4)
+    (result,) = finetune_plugin(make_plugin(settings, specs), settings, model="answers", base_model=tiny_bert_path)
+    training = json.loads((result.path / "manifest.json").read_text())["training"]
+    steps_per_epoch = math.ceil(training["train_windows"] / 8)
+    assert training["time_plan"]["epochs"] < 3
+    assert training["steps"] == math.ceil(training["time_plan"]["epochs"] * steps_per_epoch) < 3 * steps_per_epoch
+    assert AnswerExtractor.load(result.path).extract("How long does standard shipping take?", ["Standard shipping takes 5 days."]) is not None
+
+
+def test_a_time_limit_the_schedule_fits_in_trains_exactly_as_without_one(settings, tiny_bert_path, tmp_path):
+    import torch
+
+    registry = ModelRegistry(settings.models_dir)
+    weights, plans = [], []
+    for limit in (None, 1e6):
+        spec = ModelSpec("intent", "sequence-classification", write_intents_csv(tmp_path / "intents.csv"),
+                         defaults={**FAST, "time_limit_s": limit})
+        (result,) = finetune_plugin(make_plugin(settings, [spec]), settings, base_model=tiny_bert_path, force=True)
+        plans.append(registry.active("tiny", "intent").manifest().training["time_plan"])
+        weights.append(TextClassifier.load(result.path).model.state_dict())
+    assert plans[0] is None and plans[1]["epochs"] == 2
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])  # timing changed nothing
+
+
+def test_a_commands_time_limit_gives_each_model_what_is_left_of_it(settings, tiny_bert_path, tmp_path):
+    from assistant.training.finetune import TIME_LIMIT_RESERVE
+
+    plugin = make_plugin(settings, specs_in(tmp_path))
+    plugin.finetune_time_limit_s = 1e5  # the plugin's own limit, for training all of it from its bundled data
+    intent, answers = finetune_plugin(plugin, settings, base_model=tiny_bert_path)
+    limits = [json.loads((r.path / "manifest.json").read_text())["training"]["time_limit_s"] for r in (intent, answers)]
+    assert 1e5 * (1 - TIME_LIMIT_RESERVE) - intent.wall_time_s - 30 < limits[1] < limits[0] - intent.wall_time_s + 1
+    assert limits[0] <= 1e5 * (1 - TIME_LIMIT_RESERVE)
+    # The plugin's limit is for its bundled data: a model trained on the user's own file is not limited
+    # unless the command says so.
+    (own,) = finetune_plugin(plugin, settings, base_model=tiny_bert_path, data=tmp_path / "intents.csv", force=True)
+    assert json.loads((own.path / "manifest.json").read_text())["training"]["time_plan"] is None
+    (limited,) = finetune_plugin(plugin, settings, base_model=tiny_bert_path, data=tmp_path / "intents.csv", force=True,
+                                 time_limit=1e-4)
+    training = json.loads((limited.path / "manifest.json").read_text())["training"]
+    assert training["time_limit_s"] == 1e-3 and training["steps"] == 1  # each model still trains a step
+
+
+def test_a_negative_time_limit_is_refused(settings, tiny_bert_path, tmp_path):
+    with pytest.raises(AssistantError, match="--time-limit -1 is negative"):
+        finetune_plugin(make_plugin(settings, specs_in(tmp_path)), settings, base_model=tiny_bert_path, time_limit=-1)
+
+
+def test_time_limit_zero_lifts_the_specs_limit(settings, tiny_bert_path, tmp_path):
+    spec = ModelSpec("intent", "sequence-classification", write_intents_csv(tmp_path / "intents.csv"),
+                     defaults={**FAST, "epochs": 1, "time_limit_s": 1e-4})
+    (result,) = finetune_plugin(make_plugin(settings, [spec]), settings, base_model=tiny_bert_path, time_limit=0)
+    training = json.loads((result.path / "manifest.json").read_text())["training"]
+    assert training["time_limit_s"] is None and training["time_plan"] is None and training["steps"] == 6
+
+
+def test_a_resumed_time_limited_run_keeps_the_plan_it_started_with(settings, tiny_bert_path, tmp_path):
+    spec = ModelSpec("intent", "sequence-classification", write_intents_csv(tmp_path / "intents.csv"),
+                     defaults={**FAST, "time_limit_s": 1e6})
+    plugin = make_plugin(settings, [spec])
+    with pytest.raises(Interrupt):
+        finetune_plugin(plugin, settings, base_model=tiny_bert_path, on_progress=interrupt_after(8))
+    (run,) = (settings.models_dir / "tiny" / "intent" / "runs").iterdir()
+    saved = run / "time_plan.json"
+    plan = json.loads(saved.read_text())
+    assert plan["epochs"] == 2
+    saved.write_text(json.dumps({**plan, "epochs": 1.5}))  # as if the first start had timed a slower machine
+    (result,) = finetune_plugin(plugin, settings, base_model=tiny_bert_path)
+    training = json.loads((result.path / "manifest.json").read_text())["training"]
+    assert result.resumed_from_step == 6 and training["steps"] == 9 and training["time_plan"]["epochs"] == 1.5
 
 
 def test_training_the_whole_plugin_ingests_its_knowledge_sources(settings, tiny_bert_path, tmp_path):
