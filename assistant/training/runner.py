@@ -265,6 +265,16 @@ def time_epoch(trainer: Trainer, steps: int = PROBE_STEPS) -> tuple[float, float
     return epoch_s, epoch_s / len(sizes)
 
 
+def epochs_within(limit_s: float, epoch_s: float, eval_s: float, epochs: float, least: float) -> float:
+    """Most epochs (in hundredths, at least ``least``) whose training plus an evaluation at each epoch's end fit the limit."""
+    fitting = least
+    for evaluations in range(1, math.ceil(epochs) + 1):
+        trained = min(epochs, evaluations, (limit_s - evaluations * eval_s) / epoch_s)
+        if trained > evaluations - 1:
+            fitting = max(fitting, trained)
+    return fitting if fitting == epochs else max(math.floor(100 * fitting) / 100, least)
+
+
 def fit_time_limit(trainer: Trainer, config: TrainConfig, run_dir: Path) -> dict | None:
     """With ``config.time_limit_s``, shorten the run to the epochs that fit in it, timed before it starts.
 
@@ -281,13 +291,12 @@ def fit_time_limit(trainer: Trainer, config: TrainConfig, run_dir: Path) -> dict
     else:
         train_s, per_step = time_epoch(trainer)
         steps_per_epoch = len(trainer.get_train_dataloader())
-        epoch_s = train_s + EVAL_STEP_SHARE * eval_batches * per_step
-        fitting = max(math.floor(100 * config.time_limit_s / epoch_s) / 100, 1 / steps_per_epoch)
+        eval_s = EVAL_STEP_SHARE * eval_batches * per_step
         plan = {
             "time_limit_s": config.time_limit_s,
             "seconds_per_step": round(per_step, 4),
-            "estimated_s": round(config.epochs * epoch_s, 1),
-            "epochs": min(config.epochs, fitting),
+            "estimated_s": round(config.epochs * train_s + math.ceil(config.epochs) * eval_s, 1),
+            "epochs": epochs_within(config.time_limit_s, train_s, eval_s, config.epochs, 1 / steps_per_epoch),
         }
         saved.parent.mkdir(parents=True, exist_ok=True)
         staged = saved.with_suffix(".tmp")
@@ -307,20 +316,17 @@ class DeadlineGuard(TrainerCallback):
 
     def __init__(self, limit_s: float, eval_s: float, plan: dict):
         self.limit_s, self.eval_s, self.plan = limit_s, eval_s, plan
-        self.started = self.eval_started = 0.0
+        self.started = self.last_step_end = self.evaluating_s = 0.0
         self.first_step: int | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started, self.first_step = time.monotonic(), state.global_step
 
     def on_step_end(self, args, state, control, **kwargs):
-        now = time.monotonic()
-        if control.should_evaluate:
-            self.eval_started = now
-        step_s = (now - self.started) / max(state.global_step - self.first_step, 1)
+        now = self.last_step_end = time.monotonic()  # an evaluation, if due, starts after the step (or epoch) ends
+        step_s = (now - self.started - self.evaluating_s) / max(state.global_step - self.first_step, 1)
         if state.global_step < state.max_steps and now - self.started + step_s + self.eval_s > self.limit_s:
             control.should_training_stop = control.should_evaluate = control.should_save = True
-            self.eval_started = now
             self.plan["stopped_at_step"] = state.global_step
 
     def on_epoch_end(self, args, state, control, **kwargs):
@@ -328,8 +334,8 @@ class DeadlineGuard(TrainerCallback):
             control.should_evaluate = control.should_save = False
 
     def on_evaluate(self, args, state, control, **kwargs):
-        self.eval_s = time.monotonic() - self.eval_started  # evaluations cost what the last one did
-        self.started += self.eval_s  # and are not part of the training pace
+        self.eval_s = time.monotonic() - self.last_step_end  # evaluations cost what the last one did
+        self.evaluating_s += self.eval_s  # they count against the limit, but not in the training pace
 
 
 def train(trainer: Trainer, run_dir: Path, resume: bool, config: TrainConfig | None = None,

@@ -336,12 +336,50 @@ def test_a_time_limited_reader_times_its_qa_steps_and_trains_fewer(settings, tin
     assert AnswerExtractor.load(result.path).extract("How long does standard shipping take?", ["Standard shipping takes 5 days."]) is not None
 
 
+def test_a_time_plan_leaves_room_for_the_evaluation_at_each_epochs_end():
+    from assistant.training.runner import epochs_within
+
+    # epochs of 40 s, evaluations of 10 s: 2 whole epochs (and 2 evaluations) fit in 100 s
+    assert epochs_within(100, 40, 10, epochs=3, least=0.01) == 2
+    # in 75 s, going past one epoch adds a second evaluation: 1.37 * 40 + 2 * 10 <= 75 < 1.5 * 40 + 2 * 10
+    assert epochs_within(75, 40, 10, epochs=3, least=0.01) == 1.37
+    assert epochs_within(1000, 40, 10, epochs=3, least=0.01) == 3  # the full schedule when it fits
+    assert epochs_within(5, 40, 10, epochs=3, least=0.01) == 0.01  # never nothing
+
+
+def test_the_deadline_guard_counts_evaluations_against_the_limit_but_not_in_the_pace(monkeypatch):
+    from transformers import TrainerControl, TrainerState
+
+    from assistant.training import runner
+
+    clock = [0.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
+    plan: dict = {}
+    guard = runner.DeadlineGuard(limit_s=100, eval_s=10, plan=plan)
+    state, control = TrainerState(global_step=0, max_steps=200), TrainerControl()
+    guard.on_train_begin(None, state, control)
+    for step in range(1, 200):  # steps of 1 s; epochs of 30 steps, the first one's evaluation takes 10 s
+        clock[0] += 1
+        state.global_step = step
+        guard.on_step_end(None, state, control)
+        if control.should_training_stop:
+            break
+        if step == 30:  # the Trainer asks for the evaluation at the epoch's end, after the step's callbacks
+            control.should_evaluate = True
+            guard.on_epoch_end(None, state, control)
+            clock[0] += 10
+            guard.on_evaluate(None, state, control)
+            control.should_evaluate = False
+    # 80 steps and the first evaluation take 90 s; one more step and the final evaluation would pass 100 s
+    assert plan["stopped_at_step"] == 80 and control.should_evaluate and control.should_save
+
+
 def test_a_time_limit_the_schedule_fits_in_trains_exactly_as_without_one(settings, tiny_bert_path, tmp_path):
     import torch
 
     registry = ModelRegistry(settings.models_dir)
     weights, plans = [], []
-    for limit in (None, 1e6):
+    for limit in (None, 3600):
         spec = ModelSpec("intent", "sequence-classification", write_intents_csv(tmp_path / "intents.csv"),
                          defaults={**FAST, "time_limit_s": limit})
         (result,) = finetune_plugin(make_plugin(settings, [spec]), settings, base_model=tiny_bert_path, force=True)
