@@ -23,6 +23,7 @@ Usage (the numbers in docs/benchmarks.md come from the command written there)::
     python benchmarks/qa_bench.py --holdouts questions --train-fractions 0.25 0.5 1 --out /tmp/qa_curve.json
     python benchmarks/qa_bench.py --holdouts questions --data NEW.json --validation-from OLD.json --batch-size 8
     python benchmarks/qa_bench.py --holdouts questions --freeze-layers 2   # cheaper steps, frozen lower layers
+    python benchmarks/qa_bench.py --holdouts questions --time-limit 388    # the reader as a slow machine trains it
     python benchmarks/qa_bench.py --epochs 1 --limit 120          # smoke test
 """
 
@@ -102,6 +103,7 @@ def run(holdout: str, examples, spec, overrides: dict, base_model: str, work: Pa
         "wall_time_s": round(time.perf_counter() - started, 1),
         "epochs_run": trained.manifest.training["epochs_run"],
         "best_step": trained.manifest.training["best_step"],
+        "time_plan": trained.manifest.training.get("time_plan"),
         "config": config.as_dict(),
         "sample_errors": report["sample_errors"][:5],
     }
@@ -133,6 +135,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="override the spec's freeze_layers (embeddings + this many lowest layers kept frozen)")
     parser.add_argument("--no-answer-passages", type=float, default=None,
                         help="override the spec's no_answer_passages (share of training questions also paired with a passage that does not answer them)")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="the reader's training time limit in seconds (as `assistant finetune` gives it what is left of its own)")
     parser.add_argument("--data", type=Path, default=None, help="SQuAD file to train and score on (default: the spec's)")
     parser.add_argument("--validation-from", type=Path, default=None,
                         help="hold out the questions this SQuAD file's split holds out (they must be in --data too)")
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
                 key = holdout if fraction == 1 else f"{holdout} {fraction:g}"
                 overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                              "freeze_layers": args.freeze_layers, "hidden_dropout": args.hidden_dropout,
-                             "no_answer_passages": args.no_answer_passages}
+                             "no_answer_passages": args.no_answer_passages, "time_limit_s": args.time_limit}
                 results["runs"][key] = run(holdout, examples, spec, overrides, base_model, Path(work), fraction, validation_from)
                 args.out.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
     print(json.dumps(results, indent=2, default=float))
