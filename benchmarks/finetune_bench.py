@@ -17,6 +17,8 @@ For each data set, in one run:
   members are also averaged with equal weights.
   With ``--knn`` too, a fourth member: the frozen embeddings' k nearest training texts (scikit-learn,
   cosine, softmax-weighted votes), and "N seeds + frozen LR + TF-IDF LR + kNN" averages all four equally.
+  With ``--tuned-knn`` too, a fifth member: the same kNN in each fine-tuned seed's own (mean-pooled)
+  embedding space, averaged over the seeds, and the five members' equal-weight mean.
 * with ``--contrastive-epochs N``, SetFit-style contrastive pre-steps first: the sentence encoder is
   trained with sentence-transformers (``MultipleNegativesRankingLoss`` on pairs of training texts
   that share a label, in-batch negatives), then both the frozen + LR baseline and a second
@@ -329,7 +331,7 @@ def run_dataset(name: str, splits: tuple, args, base_model: str, work: Path) -> 
             result[prefix + "ensemble"].update(operating_points(ensemble, labels, validation, test, targets))
             result["probabilities"][prefix + "frozen_lr"] = baseline_probs
         if prefix == "" and args.seeds > 1:
-            seed_ensembles(name, body, train, validation, test, config, work, args, tuned, row, labels,
+            seed_ensembles(name, body, train, validation, test, config, work, args, classifier, tuned, row, labels,
                            None if args.skip_baseline else baseline_probs, None if args.skip_baseline else (vectors, embed_seconds),
                            result, targets)
 
@@ -352,16 +354,20 @@ def split_probabilities(classifier, validation, test) -> dict:
     return {"validation": classifier.probabilities([e.text for e in validation]), "test": classifier.probabilities([e.text for e in test])}
 
 
-def seed_ensembles(name, body, train, validation, test, config, work, args, tuned, row, labels, baseline_probs, frozen, result, targets):
+def seed_ensembles(name, body, train, validation, test, config, work, args, first, tuned, row, labels, baseline_probs, frozen,
+                   result, targets):
     """Fine-tune ``args.seeds - 1`` more seeds; score the mean of all seeds, alone and with the other members.
 
     Besides weights chosen on validation, the members are also averaged with equal weights: with a small
     validation split, chosen weights fit its noise (on Banking77's 400 validation rows they did worse on test)."""
     members, seconds = [tuned], row["wall_time_s"]
+    tuned_spaces = [tuned_vectors(first, train, validation, test)] if args.tuned_knn else []
     for offset in range(1, args.seeds):
         seeded = replace(config, seed=config.seed + offset)
         classifier, seed_row, _ = fine_tune(f"{name} (seed {seeded.seed})", body, train, validation, test, seeded, work)
         assert classifier.labels == labels
+        if args.tuned_knn:
+            tuned_spaces.append(tuned_vectors(classifier, train, validation, test))
         members.append(split_probabilities(classifier, validation, test))
         result["probabilities"][f"fine_tuned_seed_{seeded.seed}"] = members[-1]
         seconds += seed_row["wall_time_s"]
@@ -399,12 +405,43 @@ def seed_ensembles(name, body, train, validation, test, config, work, args, tune
                 combos.append(("seeds_lr_tfidf_knn_equal",
                                {s: (mean[s] + lexical_probs[s] + baseline_probs[s] + neighbour_probs[s]) / 4 for s in mean},
                                lexical_seconds + neighbours["wall_time_s"]))
+                if args.tuned_knn:
+                    spaces = [knn_member(vectors, embed_s, train, validation, test, labels) for vectors, embed_s in tuned_spaces]
+                    tuned_knn = {s: np.mean([probs[s] for _, probs in spaces], axis=0) for s in mean}
+                    tuned_knn_seconds = sum(member["with_embedding_s"] for member, _ in spaces)
+                    result["tuned_knn"] = {**score(tuned_knn["test"], labels, test, fit_threshold(tuned_knn["validation"], labels, validation)),
+                                           "wall_time_s": round(tuned_knn_seconds, 1)}
+                    result["probabilities"]["tuned_knn"] = tuned_knn
+                    combos.append(("seeds_lr_tfidf_knn_tuned_knn_equal",
+                                   {s: (mean[s] + lexical_probs[s] + baseline_probs[s] + neighbour_probs[s] + tuned_knn[s]) / 5
+                                    for s in mean},
+                                   lexical_seconds + neighbours["wall_time_s"] + tuned_knn_seconds))
     for key, probs, total in combos:
         result[key] = {**score(probs["test"], labels, test, fit_threshold(probs["validation"], labels, validation)),
                        "seeds": args.seeds, "wall_time_s": round(total, 1)}
         if key == "seeds_lr_tfidf_ensemble":
             result[key]["weights"] = {"fine_tuned_mean": chosen[0], "tfidf_lr": chosen[1], "frozen_lr": round(1 - sum(chosen), 2)}
         result[key].update(operating_points(probs, labels, validation, test, targets))
+
+
+def tuned_vectors(classifier, train, validation, test, batch_size: int = 64) -> tuple[dict, float]:
+    """Each split's normalized embeddings in ``classifier``'s fine-tuned space (its own pooling over the
+    encoder's last states, before the head), and seconds taken: the space its head separates the labels in."""
+    import torch
+
+    started = time.perf_counter()
+    model, tokenizer = classifier.model, classifier.tokenizer
+    vectors = {}
+    with torch.inference_mode():
+        for split, rows in (("train", train), ("validation", validation), ("test", test)):
+            texts, chunks = [r.text for r in rows], []
+            for i in range(0, len(texts), batch_size):
+                encoded = tokenizer(texts[i : i + batch_size], padding=True, truncation=True, max_length=classifier.max_length,
+                                    return_tensors="pt")
+                hidden = model.encoder(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).last_hidden_state
+                chunks.append(torch.nn.functional.normalize(model.pool(hidden, encoded["attention_mask"]).float(), dim=-1).numpy())
+            vectors[split] = np.concatenate(chunks)
+    return vectors, time.perf_counter() - started
 
 
 def fine_tune(name: str, body: str, train, validation, test, config, work: Path):
@@ -447,6 +484,8 @@ ROWS = (
     ("seeds_lr_tfidf_equal", "{seeds} fine-tuned seeds + frozen LR + TF-IDF LR (equal weights)"),
     ("knn", "frozen MiniLM-L6 + k nearest neighbours"),
     ("seeds_lr_tfidf_knn_equal", "{seeds} fine-tuned seeds + frozen LR + TF-IDF LR + kNN (equal weights)"),
+    ("tuned_knn", "k nearest neighbours in each fine-tuned seed's space, averaged"),
+    ("seeds_lr_tfidf_knn_tuned_knn_equal", "{seeds} fine-tuned seeds + frozen LR + TF-IDF LR + kNN + fine-tuned kNN (equal weights)"),
     ("contrastive_fine_tuned", "contrastive pre-steps, then fine-tuned"),
     ("contrastive_frozen_lr", "contrastive pre-steps + LR (SetFit-style)"),
     ("contrastive_ensemble", "ensemble (both contrastive rows)"),
@@ -521,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, default=1, help="fine-tune this many seeds and also report their ensembles")
     parser.add_argument("--tfidf", action="store_true", help="with --seeds: also a TF-IDF + LR member and its ensembles")
     parser.add_argument("--knn", action="store_true", help="with --seeds and --tfidf: also a frozen-embedding kNN member and its ensemble")
+    parser.add_argument("--tuned-knn", action="store_true", help="with --knn: also the kNN in each fine-tuned seed's space and its ensemble")
     parser.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"], help="training precision (default: auto)")
     parser.add_argument("--attention-dropout", type=float, default=None, help="attention dropout while training (default: 0)")
     parser.add_argument("--pooling", default="mean", choices=["mean", "cls"])
