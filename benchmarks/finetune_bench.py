@@ -361,13 +361,12 @@ def seed_ensembles(name, body, train, validation, test, config, work, args, firs
     Besides weights chosen on validation, the members are also averaged with equal weights: with a small
     validation split, chosen weights fit its noise (on Banking77's 400 validation rows they did worse on test)."""
     members, seconds = [tuned], row["wall_time_s"]
-    tuned_spaces = [tuned_vectors(first, train, validation, test)] if args.tuned_knn else []
+    classifiers = [first]
     for offset in range(1, args.seeds):
         seeded = replace(config, seed=config.seed + offset)
         classifier, seed_row, _ = fine_tune(f"{name} (seed {seeded.seed})", body, train, validation, test, seeded, work)
         assert classifier.labels == labels
-        if args.tuned_knn:
-            tuned_spaces.append(tuned_vectors(classifier, train, validation, test))
+        classifiers.append(classifier)
         members.append(split_probabilities(classifier, validation, test))
         result["probabilities"][f"fine_tuned_seed_{seeded.seed}"] = members[-1]
         seconds += seed_row["wall_time_s"]
@@ -406,7 +405,7 @@ def seed_ensembles(name, body, train, validation, test, config, work, args, firs
                                {s: (mean[s] + lexical_probs[s] + baseline_probs[s] + neighbour_probs[s]) / 4 for s in mean},
                                lexical_seconds + neighbours["wall_time_s"]))
                 if args.tuned_knn:
-                    spaces = [knn_member(vectors, embed_s, train, validation, test, labels) for vectors, embed_s in tuned_spaces]
+                    spaces = [knn_member(*tuned_vectors(c, train, validation, test), train, validation, test, labels) for c in classifiers]
                     tuned_knn = {s: np.mean([probs[s] for _, probs in spaces], axis=0) for s in mean}
                     tuned_knn_seconds = sum(member["with_embedding_s"] for member, _ in spaces)
                     result["tuned_knn"] = {**score(tuned_knn["test"], labels, test, fit_threshold(tuned_knn["validation"], labels, validation)),
