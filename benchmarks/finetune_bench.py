@@ -19,6 +19,10 @@ For each data set, in one run:
   cosine, softmax-weighted votes), and "N seeds + frozen LR + TF-IDF LR + kNN" averages all four equally.
   With ``--tuned-knn`` too, a fifth member: the same kNN in each fine-tuned seed's own (mean-pooled)
   embedding space, averaged over the seeds, and the five members' equal-weight mean.
+  With ``--snapshots``, each seed's logits are also read at every epoch's evaluation, and its
+  checkpoint ensemble (the calibrated probabilities of the epoch before the best through the last one
+  evaluated, averaged) replaces the seed's best epoch in "N seeds, snapshots" and, with ``--knn``, in
+  the four-member equal-weight mean.
 * with ``--contrastive-epochs N``, SetFit-style contrastive pre-steps first: the sentence encoder is
   trained with sentence-transformers (``MultipleNegativesRankingLoss`` on pairs of training texts
   that share a label, in-batch negatives), then both the frozen + LR baseline and a second
@@ -58,14 +62,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from transformers import TrainerCallback
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.models.base import default_base_model, quiet_transformers  # noqa: E402
+from assistant.models.classifier import batched_order, softmax  # noqa: E402
 from assistant.models.registry import library_versions  # noqa: E402
-from assistant.training.calibration import choose_threshold  # noqa: E402
+from assistant.training.calibration import choose_threshold, fit_temperature  # noqa: E402
 from assistant.training.classification import train_classifier  # noqa: E402
 from assistant.training.config import build_config  # noqa: E402
 from assistant.training.data import LabelledText, load_labelled_texts, split_labelled  # noqa: E402
@@ -307,7 +313,8 @@ def run_dataset(name: str, splits: tuple, args, base_model: str, work: Path) -> 
         encoder, seconds = contrastive_encoder(base_model, train, work / f"{name}-contrastive", args.contrastive_epochs, args.seed)
         bodies.append(("contrastive_", encoder, seconds))
     for prefix, body, pre_seconds in bodies:
-        classifier, row, test_report = fine_tune(name + (f" ({prefix.strip('_')})" if prefix else ""), body, train, validation, test, config, work)
+        classifier, row, test_report, snapshot = fine_tune(name + (f" ({prefix.strip('_')})" if prefix else ""), body, train, validation, test,
+                                                           config, work, snapshots=args.snapshots and not prefix)
         row["wall_time_s"] = round(row["wall_time_s"] + pre_seconds, 1)
         if pre_seconds:
             row["contrastive_wall_time_s"] = round(pre_seconds, 1)
@@ -317,6 +324,8 @@ def run_dataset(name: str, splits: tuple, args, base_model: str, work: Path) -> 
         targets = {"floor": args.min_in_scope_accuracy, "recall": args.min_oos_recall} if any(e.label == OOS for e in test) else {}
         row.update(operating_points(tuned, labels, validation, test, targets))
         result.setdefault("probabilities", {})[prefix + "fine_tuned"] = tuned
+        if snapshot is not None:
+            result["probabilities"]["fine_tuned_snapshots"] = snapshot
         result["labels"] = labels
         if not args.skip_baseline:
             vectors, embed_seconds = frozen_embeddings(body, train, validation, test)
@@ -331,7 +340,7 @@ def run_dataset(name: str, splits: tuple, args, base_model: str, work: Path) -> 
             result[prefix + "ensemble"].update(operating_points(ensemble, labels, validation, test, targets))
             result["probabilities"][prefix + "frozen_lr"] = baseline_probs
         if prefix == "" and args.seeds > 1:
-            seed_ensembles(name, body, train, validation, test, config, work, args, classifier, tuned, row, labels,
+            seed_ensembles(name, body, train, validation, test, config, work, args, classifier, tuned, snapshot, row, labels,
                            None if args.skip_baseline else baseline_probs, None if args.skip_baseline else (vectors, embed_seconds),
                            result, targets)
 
@@ -354,25 +363,32 @@ def split_probabilities(classifier, validation, test) -> dict:
     return {"validation": classifier.probabilities([e.text for e in validation]), "test": classifier.probabilities([e.text for e in test])}
 
 
-def seed_ensembles(name, body, train, validation, test, config, work, args, first, tuned, row, labels, baseline_probs, frozen,
-                   result, targets):
+def seed_ensembles(name, body, train, validation, test, config, work, args, first, tuned, first_snapshot, row, labels, baseline_probs,
+                   frozen, result, targets):
     """Fine-tune ``args.seeds - 1`` more seeds; score the mean of all seeds, alone and with the other members.
 
     Besides weights chosen on validation, the members are also averaged with equal weights: with a small
     validation split, chosen weights fit its noise (on Banking77's 400 validation rows they did worse on test)."""
     members, seconds = [tuned], row["wall_time_s"]
-    classifiers = [first]
+    classifiers, snapshots = [first], [first_snapshot]
     for offset in range(1, args.seeds):
         seeded = replace(config, seed=config.seed + offset)
-        classifier, seed_row, _ = fine_tune(f"{name} (seed {seeded.seed})", body, train, validation, test, seeded, work)
+        classifier, seed_row, _, snapshot = fine_tune(f"{name} (seed {seeded.seed})", body, train, validation, test, seeded, work,
+                                                      snapshots=args.snapshots)
         assert classifier.labels == labels
         classifiers.append(classifier)
+        snapshots.append(snapshot)
         members.append(split_probabilities(classifier, validation, test))
         result["probabilities"][f"fine_tuned_seed_{seeded.seed}"] = members[-1]
+        if snapshot is not None:
+            result["probabilities"][f"fine_tuned_seed_{seeded.seed}_snapshots"] = snapshot
         seconds += seed_row["wall_time_s"]
         result.setdefault("seed_rows", []).append(seed_row)
     mean = {split: np.mean([m[split] for m in members], axis=0) for split in ("validation", "test")}
     combos = [("seeds_ensemble", mean, seconds)]
+    if args.snapshots:
+        snapshot_mean = {split: np.mean([m[split] for m in snapshots], axis=0) for split in ("validation", "test")}
+        combos.append(("snapshot_seeds_ensemble", snapshot_mean, seconds))
     if baseline_probs is not None:
         w = args.ensemble_weight
         combos.append(("seeds_lr_ensemble", {s: w * mean[s] + (1 - w) * baseline_probs[s] for s in mean},
@@ -404,6 +420,10 @@ def seed_ensembles(name, body, train, validation, test, config, work, args, firs
                 combos.append(("seeds_lr_tfidf_knn_equal",
                                {s: (mean[s] + lexical_probs[s] + baseline_probs[s] + neighbour_probs[s]) / 4 for s in mean},
                                lexical_seconds + neighbours["wall_time_s"]))
+                if args.snapshots:
+                    combos.append(("snapshot_seeds_lr_tfidf_knn_equal",
+                                   {s: (snapshot_mean[s] + lexical_probs[s] + baseline_probs[s] + neighbour_probs[s]) / 4 for s in mean},
+                                   lexical_seconds + neighbours["wall_time_s"]))
                 if args.tuned_knn:
                     spaces = [knn_member(*tuned_vectors(c, train, validation, test), train, validation, test, labels) for c in classifiers]
                     tuned_knn = {s: np.mean([probs[s] for _, probs in spaces], axis=0) for s in mean}
@@ -443,13 +463,64 @@ def tuned_vectors(classifier, train, validation, test, batch_size: int = 64) -> 
     return vectors, time.perf_counter() - started
 
 
-def fine_tune(name: str, body: str, train, validation, test, config, work: Path):
-    """Fine-tune from ``body`` by the code behind ``assistant finetune``; the classifier, its result row, its test report."""
+class EpochSnapshots(TrainerCallback):
+    """Keeps every evaluated epoch's raw logits on validation and test with its validation
+    accuracy: the members of a checkpoint ensemble, read while training so that no checkpoint has to be kept."""
+
+    def __init__(self, body: str, max_length: int, validation, test):
+        from transformers import AutoTokenizer
+
+        with quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(body)
+        self.max_length = max_length
+        self.texts = {"validation": [e.text for e in validation], "test": [e.text for e in test]}
+        self.epochs: list[tuple[float, dict]] = []
+        self.seconds = 0.0
+
+    def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
+        started, was_training = time.perf_counter(), model.training
+        model.eval()
+        self.epochs.append((metrics["eval_accuracy"], {split: self.logits(model, texts) for split, texts in self.texts.items()}))
+        model.train(was_training)
+        self.seconds += time.perf_counter() - started
+
+    def logits(self, model, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        import torch
+
+        rows: list = [None] * len(texts)
+        with torch.inference_mode():
+            for batch in batched_order(texts, batch_size):
+                encoded = self.tokenizer([texts[i] for i in batch], padding=True, truncation=True, max_length=self.max_length,
+                                         return_tensors="pt").to(next(model.parameters()).device)
+                for i, row in zip(batch, model(**encoded).logits.float().cpu().numpy()):
+                    rows[i] = row
+        return np.stack(rows)
+
+    def ensemble(self, labels: list[str], validation) -> tuple[dict, list[int]]:
+        """Calibrated probabilities averaged over the epochs from the one before the best (the first best, as the
+        Trainer keeps it) to the last evaluated, each with its own temperature fitted on validation; and those epochs."""
+        best = int(np.argmax([accuracy for accuracy, _ in self.epochs]))
+        chosen = list(range(max(0, best - 1), len(self.epochs)))
+        index = {label: i for i, label in enumerate(labels)}
+        known = np.array([e.label in index for e in validation])
+        targets = np.array([index.get(e.label, 0) for e in validation])
+        members = []
+        for epoch in chosen:
+            logits = self.epochs[epoch][1]
+            temperature = fit_temperature(logits["validation"][known], targets[known])
+            members.append({split: softmax(values, temperature) for split, values in logits.items()})
+        return {split: np.mean([m[split] for m in members], axis=0) for split in ("validation", "test")}, [e + 1 for e in chosen]
+
+
+def fine_tune(name: str, body: str, train, validation, test, config, work: Path, snapshots: bool = False):
+    """Fine-tune from ``body`` by the code behind ``assistant finetune``; the classifier, its result row, its test
+    report, and with ``snapshots`` its checkpoint ensemble's probabilities (else None)."""
     started = time.perf_counter()
+    epochs = EpochSnapshots(body, config.max_length, validation, test) if snapshots else None
     trained = train_classifier(
         train, validation, plugin="benchmark", model_name=name, task="sequence-classification", base_model=body,
         config=config, primary_metric="accuracy", run_dir=work / name.replace(" ", "-"), resume=False,
-        on_progress=progress_printer(name),
+        on_progress=progress_printer(name), extra_callbacks=[epochs] if epochs else None,
     )
     finetune_seconds = time.perf_counter() - started
     classifier = trained.predictor
@@ -469,7 +540,13 @@ def fine_tune(name: str, body: str, train, validation, test, config, work: Path)
     }
     if "out_of_scope_recall" in test_report:
         row["out_of_scope_recall"] = test_report["out_of_scope_recall"]
-    return classifier, row, test_report
+    snapshot = None
+    if epochs:
+        snapshot, chosen = epochs.ensemble(classifier.labels, validation)
+        row["snapshot"] = {**score(snapshot["test"], classifier.labels, test, fit_threshold(snapshot["validation"], classifier.labels, validation)),
+                           "epochs": chosen, "epoch_validation_accuracy": [a for a, _ in epochs.epochs],
+                           "reading_s": round(epochs.seconds, 1)}
+    return classifier, row, test_report, snapshot
 
 
 ROWS = (
@@ -483,6 +560,8 @@ ROWS = (
     ("seeds_lr_tfidf_equal", "{seeds} fine-tuned seeds + frozen LR + TF-IDF LR (equal weights)"),
     ("knn", "frozen MiniLM-L6 + k nearest neighbours"),
     ("seeds_lr_tfidf_knn_equal", "{seeds} fine-tuned seeds + frozen LR + TF-IDF LR + kNN (equal weights)"),
+    ("snapshot_seeds_ensemble", "{seeds} fine-tuned seeds, each a checkpoint ensemble, averaged"),
+    ("snapshot_seeds_lr_tfidf_knn_equal", "{seeds} fine-tuned seeds as checkpoint ensembles + frozen LR + TF-IDF LR + kNN (equal weights)"),
     ("tuned_knn", "k nearest neighbours in each fine-tuned seed's space, averaged"),
     ("seeds_lr_tfidf_knn_tuned_knn_equal", "{seeds} fine-tuned seeds + frozen LR + TF-IDF LR + kNN + fine-tuned kNN (equal weights)"),
     ("contrastive_fine_tuned", "contrastive pre-steps, then fine-tuned"),
@@ -516,7 +595,7 @@ def markdown(results: dict) -> str:
             seconds = row.get("wall_time_s")
             lines.append(
                 f"| {name} | {title} | {100 * row['accuracy']:.2f}% | {100 * row['accuracy_with_abstain']:.2f}% | {oos} | "
-                + (f"{seconds / 60:.1f} min |" if seconds is not None and (key.endswith("fine_tuned") or key.startswith("seeds")) else "- |")
+                + (f"{seconds / 60:.1f} min |" if seconds is not None and (key.endswith("fine_tuned") or key.startswith(("seeds", "snapshot"))) else "- |")
             )
             floors += operating_point_rows(name, title, row, results["min_in_scope_accuracy"], results["min_oos_recall"])
             if "test_tradeoff" in row:
@@ -559,6 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, default=1, help="fine-tune this many seeds and also report their ensembles")
     parser.add_argument("--tfidf", action="store_true", help="with --seeds: also a TF-IDF + LR member and its ensembles")
     parser.add_argument("--knn", action="store_true", help="with --seeds and --tfidf: also a frozen-embedding kNN member and its ensemble")
+    parser.add_argument("--snapshots", action="store_true",
+                        help="with --seeds: also each seed's checkpoint ensemble (its epochs' predictions, read while training)")
     parser.add_argument("--tuned-knn", action="store_true", help="with --knn: also the kNN in each fine-tuned seed's space and its ensemble")
     parser.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"], help="training precision (default: auto)")
     parser.add_argument("--attention-dropout", type=float, default=None, help="attention dropout while training (default: 0)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, DataCollatorWithPadding, set_seed
+from transformers import AutoTokenizer, DataCollatorWithPadding, TrainerCallback, set_seed
 
 from assistant.errors import DataFormatError
 from assistant.models.base import load_encoder, quiet_transformers
@@ -73,8 +73,11 @@ def train_classifier(
     run_dir: Path,
     resume: bool = True,
     on_progress: runner.Progress | None = None,
+    extra_callbacks: list[TrainerCallback] | None = None,
 ) -> TrainedModel:
-    """Fine-tune, keep the best epoch by ``primary_metric``, fit temperature and abstain threshold on validation."""
+    """Fine-tune, keep the best epoch by ``primary_metric``, fit temperature and abstain threshold on validation.
+
+    ``extra_callbacks`` join the Trainer's own (benchmarks use one to read every epoch's predictions)."""
     labels = sorted({e.label for e in train})
     label_ids = {label: i for i, label in enumerate(labels)}
     scored = [e for e in validation if e.label in label_ids]
@@ -98,7 +101,7 @@ def train_classifier(
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=_argmax_metrics,
-        callbacks=runner.callbacks(config, model_name, on_progress),
+        callbacks=runner.callbacks(config, model_name, on_progress) + list(extra_callbacks or ()),
         head_lr_multiplier=config.head_lr_multiplier,
     )
     resumed_from = runner.train(trainer, run_dir, resume, config, runner.announce_plan(on_progress, model_name, config))
