@@ -58,6 +58,11 @@ class DialogEngine:
             plugin.warm_up()
         self._warm = True
 
+    def check_plugin(self, name: str) -> None:
+        """Raise the unknown-plugin error for a name no enabled plugin has (before anything is loaded for it)."""
+        if name not in self.plugins:
+            raise PluginNotFoundError(name, list(self.plugins))
+
     @staticmethod
     def new_session_id() -> str:
         return uuid.uuid4().hex
@@ -69,8 +74,8 @@ class DialogEngine:
             message = check_message(text)
         except MessageError as exc:
             return Reply(text=str(exc), plugin=ENGINE, intent="invalid_message", timings={"total": 0.0})
-        if plugin is not None and plugin not in self.plugins:
-            raise PluginNotFoundError(plugin, list(self.plugins))
+        if plugin is not None:
+            self.check_plugin(plugin)
         if not self._warm:
             self.warm_up()
         turn = Turn(text=message, session_id=session_id, plugin=plugin)

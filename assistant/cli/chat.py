@@ -55,6 +55,8 @@ def chat(
     """Chat in the terminal with every installed plugin (type 'exit' or press Ctrl-D to leave)."""
     with user_errors():
         engine = open_engine(load_settings(data_dir))
+        if plugin is not None:
+            engine.check_plugin(plugin)
         engine.warm_up()
         session_id = session or engine.new_session_id()
         console.print(f"[dim]session {session_id} · plugins: {', '.join(engine.plugins)} · 'exit' to leave[/dim]")

@@ -54,3 +54,10 @@ def test_plugins_command_lists_installed_plugins(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "customer_service" in result.stdout and "disabled" in result.stdout
+
+
+def test_chat_with_an_unknown_plugin_fails_before_the_prompt(tmp_path):
+    result = CliRunner().invoke(app, ["chat", "--plugin", "nope", "--data-dir", str(tmp_path)], input="hello\n")
+    assert result.exit_code == 1
+    assert "Unknown plugin 'nope'" in result.output and "customer_service" in result.output
+    assert "you>" not in result.output
