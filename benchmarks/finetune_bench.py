@@ -23,6 +23,10 @@ For each data set, in one run:
   checkpoint ensemble (the calibrated probabilities of the epoch before the best through the last one
   evaluated, averaged) replaces the seed's best epoch in "N seeds, snapshots" and, with ``--knn``, in
   the four-member equal-weight mean.
+  With ``--cross-fit``, each extra seed draws its own validation split (same size) from the training
+  rows and trains on the shared validation rows instead, so the seeds together use every non-test row;
+  test accuracy is unaffected, but the ensembles' abstain thresholds, fitted on the shared validation
+  rows that most seeds trained on, are optimistic.
 * with ``--contrastive-epochs N``, SetFit-style contrastive pre-steps first: the sentence encoder is
   trained with sentence-transformers (``MultipleNegativesRankingLoss`` on pairs of training texts
   that share a label, in-batch negatives), then both the frozen + LR baseline and a second
@@ -373,7 +377,8 @@ def seed_ensembles(name, body, train, validation, test, config, work, args, firs
     classifiers, snapshots = [first], [first_snapshot]
     for offset in range(1, args.seeds):
         seeded = replace(config, seed=config.seed + offset)
-        classifier, seed_row, _, snapshot = fine_tune(f"{name} (seed {seeded.seed})", body, train, validation, test, seeded, work,
+        own_train, own_validation = cross_fit_split(train, validation, seeded.seed, name) if args.cross_fit else (train, validation)
+        classifier, seed_row, _, snapshot = fine_tune(f"{name} (seed {seeded.seed})", body, own_train, own_validation, test, seeded, work,
                                                       snapshots=args.snapshots)
         assert classifier.labels == labels
         classifiers.append(classifier)
@@ -441,6 +446,16 @@ def seed_ensembles(name, body, train, validation, test, config, work, args, firs
         if key == "seeds_lr_tfidf_ensemble":
             result[key]["weights"] = {"fine_tuned_mean": chosen[0], "tfidf_lr": chosen[1], "frozen_lr": round(1 - sum(chosen), 2)}
         result[key].update(operating_points(probs, labels, validation, test, targets))
+
+
+def cross_fit_split(train, validation, seed: int, name: str) -> tuple[list[LabelledText], list[LabelledText]]:
+    """Another validation split of the same size for one seed, and everything else to train on: across seeds,
+    every non-test row trains most models, and each model stops early and is calibrated on rows it never saw.
+    The shared ``validation`` rows then train this model, so ensembles' thresholds fitted there are optimistic;
+    test rows are untouched."""
+    in_scope = [e for e in validation if e.label != OOS]
+    own_train, own_validation = split_labelled(train, len(in_scope) / len(train), seed, OOS, name)
+    return own_train + in_scope, own_validation + [e for e in validation if e.label == OOS]
 
 
 def tuned_vectors(classifier, train, validation, test, batch_size: int = 64) -> tuple[dict, float]:
@@ -640,6 +655,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--knn", action="store_true", help="with --seeds and --tfidf: also a frozen-embedding kNN member and its ensemble")
     parser.add_argument("--snapshots", action="store_true",
                         help="with --seeds: also each seed's checkpoint ensemble (its epochs' predictions, read while training)")
+    parser.add_argument("--cross-fit", action="store_true",
+                        help="with --seeds: each extra seed holds out its own validation rows and trains on the shared ones")
     parser.add_argument("--tuned-knn", action="store_true", help="with --knn: also the kNN in each fine-tuned seed's space and its ensemble")
     parser.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"], help="training precision (default: auto)")
     parser.add_argument("--attention-dropout", type=float, default=None, help="attention dropout while training (default: 0)")
