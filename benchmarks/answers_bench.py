@@ -8,7 +8,10 @@ store, then ``DocumentAnswerer.answer``. Side by side, per data folder:
 * **reader alone**: F1 of the reader's best span in the question's own passage (what fine-tuning reports);
 * **end to end**: F1 of the quoted span (0 when the plugin quotes nothing: "not sure", or a passage
   shown as not an exact answer), without an intent and with the intent model's label;
-* **gold first / retrieved**: how often the question's own passage is the first of the hits, or among them.
+* **gold first / retrieved**: how often the question's own passage is the first of the hits, or among them;
+* for a reader that keeps its **known answers** (its training questions with their answers), the reader
+  alone and end to end again with spans weighed by them, as ``DocumentAnswerer`` does, beside the same
+  without them (the reader's 30 best spans in the question's own passage, for the reader alone).
 
 Usage (the numbers in docs/benchmarks.md come from the command written there)::
 
@@ -65,6 +68,18 @@ def quoted_f1(answer, references: list[str]) -> tuple[str, float]:
     return "quoted", answer_scores(answer.evidence[0].answer, references)[1]
 
 
+def with_known_answers(reader, embedder, question: str, context: str, fallback) -> str:
+    """The reader's best span in ``context`` once its 30 best are weighed by the known answers."""
+    from plugins.customer_service.answers import KNOWN_FLOOR, KNOWN_POWER
+
+    spans = reader.extract(question, [context], top_k=30)
+    if not spans:
+        return fallback.text if fallback else ""
+    agreement = reader.known_answers.agreement(question, [s.text for s in spans], embedder)
+    weights = [s.score * (KNOWN_FLOOR + a) ** KNOWN_POWER for s, a in zip(spans, agreement)]
+    return spans[int(np.argmax(weights))].text
+
+
 def score_data_dir(data_dir: Path) -> dict:
     from assistant.config import load_settings
     from assistant.contract import PluginContext
@@ -79,14 +94,23 @@ def score_data_dir(data_dir: Path) -> dict:
     started = time.perf_counter()
     alone = reader.answer_each([e.question for e in examples], [e.context for e in examples], allow_no_answer=False)
     predicted = intents.predict([e.question for e in examples])
+    answerer, known = plugin.answerer, reader.known_answers is not None
     rows = []
     for example, span, intent in zip(examples, alone, predicted):
         references = [a["text"] for a in example.answers]
-        retrieval = plugin.answerer.retrieve(example.question)
-        kind, f1 = quoted_f1(plugin.answerer.answer(example.question, None, retrieval), references)
-        _, f1_intent = quoted_f1(plugin.answerer.answer(example.question, None if intent.abstain else intent.label, retrieval), references)
-        rows.append({"alone": answer_scores(span.text if span else "", references)[1], "end_to_end": f1,
-                     "end_to_end_intent": f1_intent, "kind": kind, "gold_rank": gold_rank(retrieval.hits, example)})
+        label = None if intent.abstain else intent.label
+        retrieval = answerer.retrieve(example.question)
+        row = {"alone": answer_scores(span.text if span else "", references)[1], "gold_rank": gold_rank(retrieval.hits, example)}
+        for suffix, use_known in (("", known), ("_without_known", False)):
+            answerer.use_known_answers = use_known
+            kind, row["end_to_end" + suffix] = quoted_f1(answerer.answer(example.question, None, retrieval), references)
+            _, row["end_to_end_intent" + suffix] = quoted_f1(answerer.answer(example.question, label, retrieval), references)
+            row["kind" + suffix] = kind
+        answerer.use_known_answers = True
+        row["alone_known"] = answer_scores(
+            with_known_answers(reader, answerer.embedder, example.question, example.context, span), references
+        )[1] if known else row["alone"]
+        rows.append(row)
     seconds = time.perf_counter() - started
     training = reader.manifest.training
     return {
@@ -94,9 +118,13 @@ def score_data_dir(data_dir: Path) -> dict:
         "reader": {"path": str(reader.path), "version": Path(reader.path).name,
                    "no_answer_examples": training.get("no_answer_examples", 0), "wall_time_s": training.get("wall_time_s")},
         "questions": len(rows),
+        "known_answers": len(reader.known_answers) if known else 0,
         "reader_alone_f1": float(np.mean([r["alone"] for r in rows])),
+        "reader_alone_f1_known": float(np.mean([r["alone_known"] for r in rows])),
         "end_to_end_f1": float(np.mean([r["end_to_end"] for r in rows])),
         "end_to_end_f1_with_intent": float(np.mean([r["end_to_end_intent"] for r in rows])),
+        "end_to_end_f1_without_known": float(np.mean([r["end_to_end_without_known"] for r in rows])),
+        "end_to_end_f1_with_intent_without_known": float(np.mean([r["end_to_end_intent_without_known"] for r in rows])),
         "quoted": float(np.mean([r["kind"] == "quoted" for r in rows])),
         "gold_first": float(np.mean([r["gold_rank"] == 0 for r in rows])),
         "gold_retrieved": float(np.mean([r["gold_rank"] is not None for r in rows])),
@@ -105,14 +133,17 @@ def score_data_dir(data_dir: Path) -> dict:
 
 
 def markdown(results: dict) -> str:
-    lines = ["| data folder | reader version (no-answer examples) | questions | reader alone F1 | end-to-end F1 | with intent | quoted a span | gold passage first / retrieved |",
+    lines = ["| data folder | reader version (no-answer examples, known answers) | questions | reader alone F1 (+ known answers) "
+             "| end-to-end F1 (without known answers) | with intent (without) | quoted a span | gold passage first / retrieved |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in results["runs"]:
         reader = row["reader"]
         lines.append(
-            f"| {row['data_dir']} | {reader['version']} ({reader['no_answer_examples']}) | {row['questions']} | {100 * row['reader_alone_f1']:.1f} | "
-            f"**{100 * row['end_to_end_f1']:.1f}** | {100 * row['end_to_end_f1_with_intent']:.1f} | {100 * row['quoted']:.0f}% | "
-            f"{100 * row['gold_first']:.0f}% / {100 * row['gold_retrieved']:.0f}% |"
+            f"| {row['data_dir']} | {reader['version']} ({reader['no_answer_examples']}, {row['known_answers']}) | {row['questions']} | "
+            f"{100 * row['reader_alone_f1']:.1f} ({100 * row['reader_alone_f1_known']:.1f}) | "
+            f"**{100 * row['end_to_end_f1']:.1f}** ({100 * row['end_to_end_f1_without_known']:.1f}) | "
+            f"{100 * row['end_to_end_f1_with_intent']:.1f} ({100 * row['end_to_end_f1_with_intent_without_known']:.1f}) | "
+            f"{100 * row['quoted']:.0f}% | {100 * row['gold_first']:.0f}% / {100 * row['gold_retrieved']:.0f}% |"
         )
     return "\n".join(lines)
 

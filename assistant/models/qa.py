@@ -20,6 +20,7 @@ import torch
 
 from assistant.errors import ModelCorruptedError
 from assistant.models.base import CalibratedModel, quiet_transformers
+from assistant.models.known_answers import KnownAnswers
 from assistant.models.quantization import load_quantized, quantize_int8, save_quantized
 from assistant.models.registry import Manifest
 
@@ -152,6 +153,11 @@ class AnswerExtractor(CalibratedModel):
 
     default_max_length = 384
 
+    def __init__(self, model, tokenizer, manifest, path, known_answers: KnownAnswers | None = None):
+        super().__init__(model, tokenizer, manifest, path)
+        #: The questions it was trained on with their answers, when its spec kept them (see known_answers).
+        self.known_answers = known_answers
+
     @classmethod
     def load(cls, version_path) -> "AnswerExtractor":
         from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
@@ -170,7 +176,7 @@ class AnswerExtractor(CalibratedModel):
                     model = AutoModelForQuestionAnswering.from_pretrained(str(path))
         except (OSError, RuntimeError, ValueError, KeyError) as exc:
             raise ModelCorruptedError(manifest.plugin, str(path), f"its weights do not load: {exc}") from exc
-        return cls(model, tokenizer, manifest, path)
+        return cls(model, tokenizer, manifest, path, KnownAnswers.load(path, manifest.plugin))
 
     @property
     def doc_stride(self) -> int:
@@ -182,11 +188,15 @@ class AnswerExtractor(CalibratedModel):
 
     def quantized(self) -> "AnswerExtractor":
         """An int8 copy (same tokenizer and calibration) for faster CPU inference."""
-        return AnswerExtractor(quantize_int8(self.model), self.tokenizer, replace(self.manifest, quantized=True), self.path)
+        return AnswerExtractor(
+            quantize_int8(self.model), self.tokenizer, replace(self.manifest, quantized=True), self.path, self.known_answers
+        )
 
     def save_weights(self, folder: Path) -> None:
-        """Write this extractor's weights and tokenizer (the caller writes the manifest)."""
+        """Write this extractor's weights, tokenizer and known answers (the caller writes the manifest)."""
         self.tokenizer.save_pretrained(folder)
+        if self.known_answers is not None:
+            self.known_answers.save(folder)
         if self.manifest.quantized:
             self.model.config.save_pretrained(folder)
             save_quantized(self.model, folder)

@@ -38,7 +38,7 @@ TRANSFORMERS_NOTE = (
 )
 
 
-QA_ONLY = {"doc_stride", "max_answer_tokens", "qa_holdout", "no_answer_passages", "no_answer_examples"}
+QA_ONLY = {"doc_stride", "max_answer_tokens", "qa_holdout", "no_answer_passages", "no_answer_examples", "known_answers", "known_answer_questions"}
 CLASSIFICATION_ONLY = {"pooling", "out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall", "label_smoothing"}
 
 
@@ -74,7 +74,7 @@ def write_model_card(folder: Path, manifest: Manifest, report: dict, data: dict)
     shown = (
         "epochs", "lr", "batch_size", "max_length", "seed", "weight_decay", "warmup_ratio", "label_smoothing",
         "patience", "lr_scheduler", "group_by_length", "pooling", "out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall",
-        "doc_stride", "max_answer_tokens", "qa_holdout", "no_answer_passages", "no_answer_examples", "head_lr_multiplier",
+        "doc_stride", "max_answer_tokens", "qa_holdout", "no_answer_passages", "no_answer_examples", "known_answers", "known_answer_questions", "head_lr_multiplier",
         "precision", "mixed_precision", "attention_dropout", "hidden_dropout", "freeze_layers", "time_limit_s",
         "steps", "epochs_run", "best_step", "resumed_from_step", "wall_time_s", "quantized_from",
     )

@@ -59,6 +59,9 @@ class TrainConfig:
     #: QA: this fraction of the training questions is also paired with a similar passage that does not
     #: answer it, labelled "no answer" (see training.qa.no_answer_passages).
     no_answer_passages: float = 0.0
+    #: QA: keep the training questions and their answers, embedded, with the model, for a caller to
+    #: weigh spans by what similar known questions were answered (see assistant.models.known_answers).
+    known_answers: bool = False
     #: Longest the training loop may take, in seconds (None: no limit). The first steps are timed and the
     #: epochs cut to what fits (see training.runner.fit_time_limit); a faster machine trains the full schedule.
     time_limit_s: float | None = None
@@ -132,6 +135,8 @@ def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides
         ("freeze_layers", config.freeze_layers >= 0, "0 (train every layer) or the number of lowest layers to keep frozen"),
         ("no_answer_passages", 0 <= config.no_answer_passages <= 1 and (task == "extractive-qa" or config.no_answer_passages == 0),
          "a fraction between 0 and 1 of the questions (extractive-qa only)"),
+        ("known_answers", isinstance(config.known_answers, bool) and (task == "extractive-qa" or not config.known_answers),
+         "true or false (true for extractive-qa only)"),
         ("hidden_dropout", config.hidden_dropout is None or 0 <= config.hidden_dropout < 1, "between 0 and 1, or None for the base model's"),
         ("time_limit_s", config.time_limit_s is None or config.time_limit_s > 0, "a number of seconds, or 0 for no limit"),
         ("precision", config.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),

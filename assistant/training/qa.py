@@ -16,6 +16,7 @@ import numpy as np
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, set_seed
 
 from assistant.models.base import model_config, quiet_transformers
+from assistant.models.known_answers import KnownAnswers
 from assistant.models.qa import AnswerExtractor, best_answers, encode_windows
 from assistant.models.registry import Manifest
 from assistant.training import runner
@@ -173,7 +174,21 @@ def train_extractor(
     runner.emit(on_progress, model_name, "calibrate", 0, 1, "fitting temperature and abstain threshold on validation")
     report = calibrate_extractor(extractor, validation_windows)
     runner.emit(on_progress, model_name, "calibrate", 1, 1, f"temperature {manifest.calibration['temperature']:.3f}")
+    if config.known_answers:
+        extractor.known_answers = known_answers(train, model_name, on_progress)
+        manifest.training["known_answer_questions"] = len(extractor.known_answers)
     return TrainedModel(extractor, manifest, report)
+
+
+def known_answers(train: list[QAExample], model_name: str, on_progress: runner.Progress | None) -> KnownAnswers:
+    """The training questions with their answers, embedded with the bundled sentence encoder (the
+    knowledge stores' default, so a store's searches and this memory usually share one model)."""
+    from knowledge.embedding import BUNDLED_MODEL, Embedder
+
+    runner.emit(on_progress, model_name, "evaluate", 0, 1, f"embedding {len(train)} training questions as known answers")
+    memory = KnownAnswers.build(train, Embedder(BUNDLED_MODEL))
+    runner.emit(on_progress, model_name, "evaluate", 1, 1, f"{len(memory)} known answers")
+    return memory
 
 
 def calibrate_extractor(extractor: AnswerExtractor, windows: Windows) -> dict:

@@ -24,7 +24,8 @@ from tests.assistant.training.tiny import FAST, FAST_QA, TEMPLATES, intent_rows,
 def specs_in(folder: Path) -> list[ModelSpec]:
     return [
         ModelSpec("intent", "sequence-classification", write_intents_csv(folder / "intents.csv"), defaults=dict(FAST)),
-        ModelSpec("answers", "extractive-qa", write_squad(folder / "qa.json"), primary_metric="f1", defaults=dict(FAST_QA)),
+        ModelSpec("answers", "extractive-qa", write_squad(folder / "qa.json"), primary_metric="f1",
+                  defaults={**FAST_QA, "known_answers": True}),
     ]
 
 
@@ -98,6 +99,23 @@ def test_answer_extractor_versions_load_and_extract_valid_spans(quantized_run, t
         for span in spans:
             assert span.text == passages[span.passage_index][span.start : span.end]
             assert 0 <= span.score <= 1
+
+
+def test_reader_versions_keep_their_training_questions_as_known_answers(quantized_run):
+    from knowledge.embedding import BUNDLED_MODEL, Embedder
+
+    settings, _, _, _ = quantized_run
+    embedder = Embedder(BUNDLED_MODEL)
+    for version in ModelRegistry(settings.models_dir).versions("tiny", "answers"):  # full and int8
+        extractor = AnswerExtractor.load(version.path)
+        known, training = extractor.known_answers, extractor.manifest.training
+        assert known is not None and known.embedding_model == BUNDLED_MODEL
+        assert len(known) == training["known_answer_questions"] == training["train_examples"]
+        # the same question with other numbers is asked on other copies: "3 days" agrees in part with "10 days"
+        question, answer = known.questions[0], known.answers[0][0]
+        agreement = known.agreement(question, [answer, "the original card"], embedder)
+        assert agreement[0] > 1.0 and agreement[1] == 0.0
+        assert "| known_answers | True |" in (version.path / "README.md").read_text()
 
 
 def test_extractor_scores_its_best_match_among_several_answers_and_the_first_answer_apart(quantized_run, tmp_path):

@@ -133,6 +133,43 @@ def test_sentence_relevance_never_lets_in_a_span_below_the_threshold():
     assert found.evidence[0].answer == "30 days"
 
 
+class QuestionEmbedder(KeywordEmbedder):
+    """KeywordEmbedder with the query interface the known answers use."""
+
+    name = "keywords"
+
+    def embed_query(self, text):
+        return self.embed([text])
+
+
+def known_answers(question, answer):
+    from assistant.models.known_answers import KnownAnswers
+
+    return KnownAnswers([question], [[answer]], QuestionEmbedder().embed([question]), "keywords")
+
+
+def answerer_knowing(spans, question, answer):
+    reader = FixedReader(spans)
+    reader.known_answers = known_answers(question, answer)
+    hits = [hit(RETURNS, "returns-policy.md")]
+    return DocumentAnswerer(FixedStore(hits, 0.6), Active(reader), Templates.load(DATA / "templates.json"), BUNDLED, QuestionEmbedder())
+
+
+def test_a_span_agreeing_with_the_answer_to_a_known_paraphrase_wins():
+    # both spans in one sentence, so the sentence's relevance cannot tell them apart
+    spans = [span_of(RETURNS, "30 days", 0, 0.8), span_of(RETURNS, "most items", 0, 0.7)]
+    found = answerer_knowing(spans, "what can I get a refund for?", "most items")
+    chosen = found.answer("refund for what?", None)
+    assert chosen.evidence[0].answer == "most items" and chosen.confidence == 0.7  # the reader's own score
+    found.use_known_answers = False
+    assert found.answer("refund for what?", None).evidence[0].answer == "30 days"
+
+
+def test_known_answers_never_let_in_a_span_below_the_threshold():
+    spans = [span_of(RETURNS, "30 days", 0, 0.8), span_of(RETURNS, "most items", 0, 0.3)]  # threshold 0.5
+    assert answerer_knowing(spans, "what can I get a refund for?", "most items").answer("refund for what?", None).evidence[0].answer == "30 days"
+
+
 @pytest.mark.parametrize(
     ("best_page", "similarity", "added"),
     [("assembly.md", 0.5, True), ("uploads/assembly.md", 0.36, True), ("assembly.md", 0.3, False), ("returns-policy.md", 0.8, False)],
