@@ -29,7 +29,7 @@ from assistant.training.evaluation import evaluate_classifier, evaluate_extracto
 #: Longest validation sample used to time full vs int8 inference.
 SPEED_SAMPLE = 256
 #: Share of a command's time limit kept for what follows the last training loop: that model's
-#: evaluation, calibration and saving, and ingesting the knowledge sources.
+#: evaluation, calibration, known answers (a reader's) and saving, and ingesting the knowledge sources.
 TIME_LIMIT_RESERVE = 0.1
 
 

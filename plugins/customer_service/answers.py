@@ -8,7 +8,9 @@ retrieval found that intent's own help page, the two corroborate each other and 
 from that page is accepted.
 Competing spans are also weighed by their passage's retrieval rank (reader score times
 ``RANK_WEIGHT ** rank``, as open-domain readers combine reader and retriever), so a likely-looking
-span from a barely related page does not beat the answer on the best-matching one.
+span from a barely related page does not beat the answer on the best-matching one, and by how
+much the answers of the reader's closest training questions agree with them (its known answers),
+since users ask what was asked before in other words.
 Documents added to the store beyond the bundled help pages (uploads) belong to no intent: a
 question whose closest passage is in one of them is answered from the documents whatever the
 intent model says, since it was never trained on them.
@@ -207,7 +209,7 @@ class DocumentAnswerer:
 
     def _known(self, question: str, reader, spans: list) -> list[float]:
         """Per span, (KNOWN_FLOOR + its agreement with the known answers) to the KNOWN_POWER."""
-        known = getattr(reader, "known_answers", None)
+        known = reader.known_answers
         if not self.use_known_answers or known is None or self.embedder is None or len(spans) < 2:
             return [1.0] * len(spans)
         agreement = known.agreement(question, [span.text for span in spans], self.embedder)
