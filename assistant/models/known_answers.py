@@ -17,8 +17,6 @@ embedded again with it, once.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -56,13 +54,11 @@ class KnownAnswers:
         return len(self.questions)
 
     def save(self, folder: Path) -> None:
+        """Write both files into a version's staging folder (the registry renames the folder whole)."""
         folder = Path(folder)
         record = {"embedding_model": self.embedding_model, "questions": self.questions, "answers": self.answers}
         (folder / FILE).write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npy")
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, self.vectors)
-        os.replace(tmp, folder / VECTORS)
+        np.save(folder / VECTORS, self.vectors)
 
     @classmethod
     def load(cls, folder: Path, plugin: str = "?") -> "KnownAnswers | None":

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePath
 
+import numpy as np
+
 from assistant.contract import Evidence
 from plugins.customer_service.dialogue import DocumentAnswer
 from plugins.customer_service.templates import DocumentIntent, Templates
@@ -124,6 +126,11 @@ def excerpt(text: str, question: str) -> str:
     return " ".join(_MARKUP.sub("", " ".join(taken)).split())
 
 
+def known_answer_weights(known, question: str, spans: list[str], embedder) -> np.ndarray:
+    """Per span text, (KNOWN_FLOOR + its agreement with the reader's known answers) to the KNOWN_POWER."""
+    return (KNOWN_FLOOR + known.agreement(question, spans, embedder)) ** KNOWN_POWER
+
+
 @lru_cache(maxsize=256)
 def document_title(path: str, fallback: str) -> str:
     """A help page's title: its first markdown heading, else its file name."""
@@ -208,12 +215,10 @@ class DocumentAnswerer:
         return [max(cosine[quote], 1e-3) ** RELEVANCE_POWER for quote in quotes]
 
     def _known(self, question: str, reader, spans: list) -> list[float]:
-        """Per span, (KNOWN_FLOOR + its agreement with the known answers) to the KNOWN_POWER."""
         known = reader.known_answers
         if not self.use_known_answers or known is None or self.embedder is None or len(spans) < 2:
             return [1.0] * len(spans)
-        agreement = known.agreement(question, [span.text for span in spans], self.embedder)
-        return ((KNOWN_FLOOR + agreement) ** KNOWN_POWER).tolist()
+        return known_answer_weights(known, question, [span.text for span in spans], self.embedder).tolist()
 
     def _title(self, hit) -> str:
         return document_title(hit.metadata.get("path", ""), PurePath(hit.source).name)
