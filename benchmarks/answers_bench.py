@@ -70,12 +70,13 @@ def quoted_f1(answer, references: list[str]) -> tuple[str, float]:
 
 def with_known_answers(reader, embedder, question: str, context: str, fallback) -> str:
     """The reader's best span in ``context`` once its 30 best are weighed by the known answers."""
-    from plugins.customer_service.answers import known_answer_weights
+    from plugins.customer_service.answers import known_answer_weight
 
     spans = reader.extract(question, [context], top_k=30)
     if not spans:
         return fallback.text if fallback else ""
-    weights = np.array([s.score for s in spans]) * known_answer_weights(reader.known_answers, question, [s.text for s in spans], embedder)
+    agreement = reader.known_answers.agreement(question, [s.text for s in spans], embedder)
+    weights = np.array([s.score for s in spans]) * known_answer_weight(agreement)
     return spans[int(np.argmax(weights))].text
 
 

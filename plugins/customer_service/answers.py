@@ -10,7 +10,8 @@ Competing spans are also weighed by their passage's retrieval rank (reader score
 ``RANK_WEIGHT ** rank``, as open-domain readers combine reader and retriever), so a likely-looking
 span from a barely related page does not beat the answer on the best-matching one, and by how
 much the answers of the reader's closest training questions agree with them (its known answers),
-since users ask what was asked before in other words.
+since users ask what was asked before in other words. A span those answers clearly agree with is
+corroborated like one from the intent's own page: it needs only part of the threshold.
 Documents added to the store beyond the bundled help pages (uploads) belong to no intent: a
 question whose closest passage is in one of them is answered from the documents whatever the
 intent model says, since it was never trained on them.
@@ -25,8 +26,6 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePath
-
-import numpy as np
 
 from assistant.contract import Evidence
 from plugins.customer_service.dialogue import DocumentAnswer
@@ -62,6 +61,10 @@ RELEVANCE_POWER = 2
 #: span in the question's own passage went from F1 65.8 to 68.3 (docs/benchmarks.md, "known answers").
 KNOWN_FLOOR = 0.3
 KNOWN_POWER = 2
+#: From this agreement on (the answer of one known question at cosine 0.93, or of several a little
+#: further), a span needs only CORROBORATED_FACTOR of the threshold: the reader may spread its
+#: probability over a page and leave the answer to a question it was trained on below the threshold.
+KNOWN_CORROBORATION = 0.5
 PASSAGES = 5
 MAX_QUOTE_CHARS = 320
 
@@ -126,9 +129,9 @@ def excerpt(text: str, question: str) -> str:
     return " ".join(_MARKUP.sub("", " ".join(taken)).split())
 
 
-def known_answer_weights(known, question: str, spans: list[str], embedder) -> np.ndarray:
-    """Per span text, (KNOWN_FLOOR + its agreement with the reader's known answers) to the KNOWN_POWER."""
-    return (KNOWN_FLOOR + known.agreement(question, spans, embedder)) ** KNOWN_POWER
+def known_answer_weight(agreement):
+    """How much a span's weight is multiplied by for its agreement with the reader's known answers."""
+    return (KNOWN_FLOOR + agreement) ** KNOWN_POWER
 
 
 @lru_cache(maxsize=256)
@@ -185,21 +188,24 @@ class DocumentAnswerer:
         def on_intent_page(span) -> bool:
             return spec is not None and PurePath(hits[span.passage_index].source).name == spec.document
 
-        # A span from the recognised intent's own page needs only part of the threshold (intent and
-        # retrieval corroborate each other) and outranks a somewhat likelier span from another page.
+        # A span from the recognised intent's own page, or one the known answers agree with, needs only
+        # part of the threshold (two sources corroborate it); the page's span also outranks a somewhat
+        # likelier span from another page.
+        agreement = self._agreement(question, reader, spans)
         accepted = [
-            span for span in spans if span.score >= threshold * (CORROBORATED_FACTOR if on_intent_page(span) else 1.0)
+            (span, agreed)
+            for span, agreed in zip(spans, agreement)
+            if span.score >= threshold * (CORROBORATED_FACTOR if on_intent_page(span) or agreed >= KNOWN_CORROBORATION else 1.0)
         ]
 
-        def weight(span, relevance: float) -> float:
+        def weight(span, relevance: float, agreed: float) -> float:
             boost = INTENT_PAGE_BOOST if on_intent_page(span) else 1.0
-            return span.score * boost * RANK_WEIGHT**span.passage_index * relevance
+            return span.score * boost * RANK_WEIGHT**span.passage_index * relevance * known_answer_weight(agreed)
 
-        relevance = self._relevance(question, hits, accepted)
-        known = self._known(question, reader, accepted)
-        weights = [weight(span, r) * k for span, r, k in zip(accepted, relevance, known)]
+        relevance = self._relevance(question, hits, [span for span, _ in accepted])
+        weights = [weight(span, r, agreed) for (span, agreed), r in zip(accepted, relevance)]
         if accepted:
-            return self._quoted(hits, accepted[weights.index(max(weights))], spec)
+            return self._quoted(hits, accepted[weights.index(max(weights))][0], spec)
         if spec is not None or retrieval.similarity >= PASSAGE_SIMILARITY:
             return self._passage(hits[0], question)
         return None
@@ -214,11 +220,12 @@ class DocumentAnswerer:
         cosine = dict(zip(unique, (vectors[1:] @ vectors[0]).tolist()))
         return [max(cosine[quote], 1e-3) ** RELEVANCE_POWER for quote in quotes]
 
-    def _known(self, question: str, reader, spans: list) -> list[float]:
+    def _agreement(self, question: str, reader, spans: list) -> list[float]:
+        """Per span, how much the reader's known answers agree with it (0 without them)."""
         known = reader.known_answers
-        if not self.use_known_answers or known is None or self.embedder is None or len(spans) < 2:
-            return [1.0] * len(spans)
-        return known_answer_weights(known, question, [span.text for span in spans], self.embedder).tolist()
+        if not self.use_known_answers or known is None or self.embedder is None or not spans:
+            return [0.0] * len(spans)
+        return known.agreement(question, [span.text for span in spans], self.embedder).tolist()
 
     def _title(self, hit) -> str:
         return document_title(hit.metadata.get("path", ""), PurePath(hit.source).name)

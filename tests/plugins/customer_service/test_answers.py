@@ -166,8 +166,20 @@ def test_a_span_agreeing_with_the_answer_to_a_known_paraphrase_wins():
     assert found.answer("refund for what?", None).evidence[0].answer == "30 days"
 
 
-def test_known_answers_never_let_in_a_span_below_the_threshold():
+def test_a_span_the_known_answers_agree_with_needs_only_half_the_threshold():
     spans = [span_of(RETURNS, "30 days", 0, 0.8), span_of(RETURNS, "most items", 0, 0.3)]  # threshold 0.5
+    corroborated = answerer_knowing(spans, "what can I get a refund for?", "most items").answer("refund for what?", None)
+    assert corroborated.evidence[0].answer == "most items" and corroborated.confidence == 0.3
+    # a question about something else (cosine ~0) corroborates nothing
+    unrelated = answerer_knowing(spans, "is a sale item final?", "most items").answer("refund for what?", None)
+    assert unrelated.evidence[0].answer == "30 days"
+    switched_off = answerer_knowing(spans, "what can I get a refund for?", "most items")
+    switched_off.use_known_answers = False
+    assert switched_off.answer("refund for what?", None).evidence[0].answer == "30 days"
+
+
+def test_known_answers_never_let_in_a_span_below_half_the_threshold():
+    spans = [span_of(RETURNS, "30 days", 0, 0.8), span_of(RETURNS, "most items", 0, 0.2)]  # threshold 0.5
     assert answerer_knowing(spans, "what can I get a refund for?", "most items").answer("refund for what?", None).evidence[0].answer == "30 days"
 
 
