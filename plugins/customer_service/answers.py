@@ -190,11 +190,12 @@ class DocumentAnswerer:
 
         # A span from the recognised intent's own page, or one the known answers agree with, needs only
         # part of the threshold (two sources corroborate it); the page's span also outranks a somewhat
-        # likelier span from another page.
-        agreement = self._agreement(question, reader, spans)
+        # likelier span from another page. Spans below that part are not worth the agreement's F1s.
+        possible = [span for span in spans if span.score >= threshold * CORROBORATED_FACTOR]
+        agreement = self._agreement(question, reader, possible)
         accepted = [
             (span, agreed)
-            for span, agreed in zip(spans, agreement)
+            for span, agreed in zip(possible, agreement)
             if span.score >= threshold * (CORROBORATED_FACTOR if on_intent_page(span) or agreed >= KNOWN_CORROBORATION else 1.0)
         ]
 
