@@ -101,6 +101,20 @@ def test_unrelated_question_gets_no_answer_even_with_a_confident_intent():
     assert answerer(hits, 0.2, [span_of(RETURNS, "30 days", 0, 0.9)]).answer("capital of France?", "shipping_info") is None
 
 
+@pytest.mark.parametrize(
+    ("best_page", "intent", "similarity", "answered"),
+    [
+        ("returns-policy.md", "return_item", 0.32, True),  # the intent's own page is the most similar: 0.30 suffices
+        ("returns-policy.md", None, 0.32, False),  # no intent: 0.35 as before
+        ("returns-policy.md", "shipping_info", 0.32, False),  # most similar page is not the intent's
+        ("returns-policy.md", "return_item", 0.28, False),  # under the lower floor too
+    ],
+)
+def test_a_short_question_on_its_intents_own_page_needs_a_lower_similarity(best_page, intent, similarity, answered):
+    found = answerer([hit(RETURNS, best_page)], similarity, [span_of(RETURNS, "30 days", 0, 0.9)]).answer("returns?", intent)
+    assert (found is not None) is answered
+
+
 def test_the_intents_own_page_wins_over_a_somewhat_likelier_span_elsewhere():
     hits = [hit(RATES, "shipping-rates.md"), hit(RETURNS, "returns-policy.md")]
     spans = [span_of(RATES, "$14.99", 0, 0.55), span_of(RETURNS, "30 days", 1, 0.6)]  # 0.6 * 2 (page) * 0.5 (rank) > 0.55
