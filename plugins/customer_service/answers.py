@@ -254,9 +254,13 @@ class DocumentAnswerer:
             for h in hits
             if h.doc_id != hit.doc_id
         ][:2]
+        # The intent's lead names its page, so a quote from another page gets the neutral one.
+        lead = spec.lead if spec is not None and PurePath(hit.source).name == spec.document else self.templates.message("default_lead")
+        if spec is not None and spec.sympathy:
+            lead = f"{spec.sympathy} {lead}"
         text = self.templates.message(
             "document_answer",
-            lead=spec.lead if spec else self.templates.message("default_lead"),
+            lead=lead,
             quote=quote_around(hit.text, span.start, span.end),
             title=self._title(hit),
             file=PurePath(hit.source).name,

@@ -1,7 +1,8 @@
 """Answer templates (``data/templates.json``): what the assistant says, kept out of the code.
 
 The file has three parts: ``intents`` (intent -> complete answer), ``document_intents``
-(intent -> the help page it is about and a lead-in for quoted answers)
+(intent -> the help page it is about, a lead-in for answers quoted from that page, and an
+optional sympathy line said before any quoted answer to it)
 and ``messages`` (everything the order flows, handoff and fallbacks say). Placeholders use
 ``str.format`` names; a template that needs a value the caller did not give fails loudly
 in tests rather than showing ``{order_number}`` to a customer.
@@ -49,7 +50,10 @@ REQUIRED_MESSAGES = (
 @dataclass(frozen=True)
 class DocumentIntent:
     document: str
+    #: Names the page ("About gift cards:"), so it leads only quotes from that page; others get ``default_lead``.
     lead: str
+    #: Said before any quoted answer to this intent, whichever page it comes from ("I'm sorry ...").
+    sympathy: str = ""
 
 
 class Templates:

@@ -96,6 +96,16 @@ def test_intent_lead_and_table_rows_read_as_text():
     assert found.text.startswith('About shipping: "Express, 1–2 business days, $14.99"')
 
 
+def test_a_quote_from_another_page_than_the_intents_gets_the_neutral_lead_and_keeps_the_sympathy():
+    hits = [hit(RETURNS, "returns-policy.md")]
+    spans = [span_of(RETURNS, "30 days", 0, 0.9)]
+    assert answerer(hits, 0.6, spans).answer("how long?", "shipping_info").text.startswith('According to our help pages: "You can')
+    damaged = answerer(hits, 0.6, spans).answer("how long?", "damaged_item").text
+    assert damaged.startswith("I'm sorry your item arrived damaged. According to our help pages:")
+    own_page = answerer([hit(RETURNS, "damaged-items.md")], 0.6, spans).answer("how long?", "damaged_item").text
+    assert own_page.startswith("I'm sorry your item arrived damaged. Our policy says:")
+
+
 def test_unrelated_question_gets_no_answer_even_with_a_confident_intent():
     hits = [hit(RETURNS, "returns-policy.md")]
     assert answerer(hits, 0.2, [span_of(RETURNS, "30 days", 0, 0.9)]).answer("capital of France?", "shipping_info") is None
