@@ -10,8 +10,9 @@ store, then ``DocumentAnswerer.answer``. Side by side, per data folder:
   shown as not an exact answer), without an intent and with the intent model's label;
 * **gold first / retrieved**: how often the question's own passage is the first of the hits, or among them;
 * for a reader that keeps its **known answers** (its training questions with their answers), the reader
-  alone and end to end again with spans weighed by them, as ``DocumentAnswerer`` does, beside the same
-  without them (the reader's 30 best spans in the question's own passage, for the reader alone).
+  alone, retrieval and end to end again with passages re-ranked and spans weighed by them, as
+  ``DocumentAnswerer`` does, beside the same without them (the reader's 30 best spans in the
+  question's own passage, for the reader alone).
 
 Usage (the numbers in docs/benchmarks.md come from the command written there)::
 
@@ -99,10 +100,11 @@ def score_data_dir(data_dir: Path) -> dict:
     for example, span, intent in zip(examples, alone, predicted):
         references = [a["text"] for a in example.answers]
         label = None if intent.abstain else intent.label
-        retrieval = answerer.retrieve(example.question)
-        row = {"alone": answer_scores(span.text if span else "", references)[1], "gold_rank": gold_rank(retrieval.hits, example)}
+        row = {"alone": answer_scores(span.text if span else "", references)[1]}
         for suffix, use_known in (("", known), ("_without_known", False)):
             answerer.use_known_answers = use_known
+            retrieval = answerer.retrieve(example.question)  # the known questions also re-rank the passages
+            row["gold_rank" + suffix] = gold_rank(retrieval.hits, example)
             kind, row["end_to_end" + suffix] = quoted_f1(answerer.answer(example.question, None, retrieval), references)
             _, row["end_to_end_intent" + suffix] = quoted_f1(answerer.answer(example.question, label, retrieval), references)
             row["kind" + suffix] = kind
@@ -128,13 +130,15 @@ def score_data_dir(data_dir: Path) -> dict:
         "quoted": float(np.mean([r["kind"] == "quoted" for r in rows])),
         "gold_first": float(np.mean([r["gold_rank"] == 0 for r in rows])),
         "gold_retrieved": float(np.mean([r["gold_rank"] is not None for r in rows])),
+        "gold_first_without_known": float(np.mean([r["gold_rank_without_known"] == 0 for r in rows])),
+        "gold_retrieved_without_known": float(np.mean([r["gold_rank_without_known"] is not None for r in rows])),
         "seconds_per_question": seconds / max(1, len(rows)),
     }
 
 
 def markdown(results: dict) -> str:
     lines = ["| data folder | reader version (no-answer examples, known answers) | questions | reader alone F1 (+ known answers) "
-             "| end-to-end F1 (without known answers) | with intent (without) | quoted a span | gold passage first / retrieved |",
+             "| end-to-end F1 (without known answers) | with intent (without) | quoted a span | gold passage first / retrieved (without) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in results["runs"]:
         reader = row["reader"]
@@ -143,7 +147,8 @@ def markdown(results: dict) -> str:
             f"{100 * row['reader_alone_f1']:.1f} ({100 * row['reader_alone_f1_known']:.1f}) | "
             f"**{100 * row['end_to_end_f1']:.1f}** ({100 * row['end_to_end_f1_without_known']:.1f}) | "
             f"{100 * row['end_to_end_f1_with_intent']:.1f} ({100 * row['end_to_end_f1_with_intent_without_known']:.1f}) | "
-            f"{100 * row['quoted']:.0f}% | {100 * row['gold_first']:.0f}% / {100 * row['gold_retrieved']:.0f}% |"
+            f"{100 * row['quoted']:.0f}% | {100 * row['gold_first']:.0f}% / {100 * row['gold_retrieved']:.0f}% "
+            f"({100 * row['gold_first_without_known']:.0f}% / {100 * row['gold_retrieved_without_known']:.0f}%) |"
         )
     return "\n".join(lines)
 

@@ -6,7 +6,8 @@ scored one that does not: the reader ranks candidates badly (its 30 best spans n
 hold the answer; its first is right half of the time), and the memory is the evidence it lacks.
 ``agreement`` measures that evidence for each candidate; the caller weighs spans with it (see
 ``plugins.customer_service.answers``). The reader's own scores, and its calibrated threshold, are
-left as they are.
+left as they are. ``votes`` does the same for retrieved passages: the closest known questions point
+at the passages that hold their answers, which the caller fuses with the retriever's own ranking.
 
 Saved in a reader's version folder as ``known_answers.json`` (questions, answers and the name of
 the sentence-transformers model that embedded them) and ``known_answers.npy`` (the vectors), so
@@ -80,16 +81,29 @@ class KnownAnswers:
             self._other_vectors[embedder.name] = embedder.embed(self.questions)
         return self._other_vectors[embedder.name]
 
+    def _closest(self, question: str, embedder) -> tuple[np.ndarray, np.ndarray]:
+        """The ``NEIGHBOURS`` closest known questions and their weights, exp((cosine - 1) / TEMPERATURE)."""
+        cosine = self._vectors_for(embedder) @ embedder.embed_query(question)[0]
+        closest = np.argsort(-cosine)[:NEIGHBOURS]
+        return closest, np.exp((cosine[closest] - 1.0) / TEMPERATURE)
+
     def agreement(self, question: str, spans: list[str], embedder) -> np.ndarray:
         """Per span, how much the closest known questions' answers agree with it: the sum over the
-        ``NEIGHBOURS`` closest of exp((cosine - 1) / TEMPERATURE) times the span's best SQuAD F1
-        against that question's answers. 0 when no known question is close or none agrees."""
+        ``NEIGHBOURS`` closest of their weight times the span's best SQuAD F1 against that
+        question's answers. 0 when no known question is close or none agrees."""
         from assistant.training.metrics import answer_scores  # the package imports the models
 
         if not spans or not self.questions:
             return np.zeros(len(spans))
-        cosine = self._vectors_for(embedder) @ embedder.embed_query(question)[0]
-        closest = np.argsort(-cosine)[:NEIGHBOURS]
-        weights = np.exp((cosine[closest] - 1.0) / TEMPERATURE)
+        closest, weights = self._closest(question, embedder)
         overlap = np.array([[answer_scores(span, self.answers[j])[1] for j in closest] for span in spans])
         return overlap @ weights
+
+    def votes(self, question: str, passages: list[str], embedder) -> np.ndarray:
+        """Per passage, how strongly the closest known questions point at it: the sum of the weights
+        of the ``NEIGHBOURS`` closest whose answer it contains. 0 when none is close or none is in it."""
+        if not passages or not self.questions:
+            return np.zeros(len(passages))
+        closest, weights = self._closest(question, embedder)
+        holds = np.array([[any(answer in passage for answer in self.answers[j]) for j in closest] for passage in passages])
+        return holds.astype(float) @ weights

@@ -78,3 +78,12 @@ def test_another_embedding_model_embeds_the_known_questions_again_once():
     for _ in range(3):
         assert known.agreement("return window?", ["30 days"], other)[0] == pytest.approx(1.0, abs=1e-3)
     assert other.calls == 1 + 3  # the known questions once, then one query per call
+
+
+def test_known_questions_vote_for_the_passages_holding_their_answers():
+    known = KnownAnswers.build(EXAMPLES, TopicEmbedder())
+    passages = ["Refunds reach your card in 5 business days.", "Returns are accepted within 30 days of delivery.", "We ship to Canada."]
+    votes = known.votes("what's the return window?", passages, TopicEmbedder())
+    assert votes[1] == pytest.approx(1.0, abs=1e-3)  # the paraphrase at cosine 1 holds "30 days" there
+    assert votes[0] < 0.1 * votes[1] and votes[2] == 0.0  # the refund question is far; nobody's answer is in the third
+    assert known.votes("anything", [], TopicEmbedder()).shape == (0,)

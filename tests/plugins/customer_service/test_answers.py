@@ -254,3 +254,27 @@ def test_retrieval_confidence_maps_similarity_to_routing_scale():
     assert Retrieval([], 0.1).confidence == 0.0
     assert Retrieval([], 0.9).confidence == 1.0
     assert 0 < Retrieval([], 0.4).confidence < 1
+
+
+def test_known_questions_move_the_passage_holding_their_answer_to_the_front():
+    hits = [hit(RATES, "shipping-rates.md"), hit("Gift cards never expire.", "gift-cards.md"), hit(RETURNS, "returns-policy.md")]
+    reader = FixedReader([])
+    reader.known_answers = known_answers("what can I get a refund for?", "most items")
+    found = DocumentAnswerer(FixedStore(hits, 0.6), Active(reader), Templates.load(DATA / "templates.json"), BUNDLED, QuestionEmbedder())
+    reranked = found.retrieve("refund for what?")
+    assert [h.source for h in reranked.hits] == ["returns-policy.md", "shipping-rates.md", "gift-cards.md"]
+    assert reranked.hits[0].score > reranked.hits[1].score > reranked.hits[2].score  # scores are the fused ones
+    # switching the known answers off leaves the store's order, as do known answers found in no passage
+    found.use_known_answers = False
+    assert [h.source for h in found.retrieve("refund for what?").hits] == ["shipping-rates.md", "gift-cards.md", "returns-policy.md"]
+    reader.known_answers = known_answers("what can I get a refund for?", "a full refund within a year")
+    found.use_known_answers = True
+    assert [h.source for h in found.retrieve("refund for what?").hits] == ["shipping-rates.md", "gift-cards.md", "returns-policy.md"]
+
+
+def test_known_questions_leave_the_order_alone_for_a_question_about_an_added_document():
+    hits = [hit("Assembly costs $49.", "assembly.md"), hit(RATES, "shipping-rates.md"), hit(RETURNS, "returns-policy.md")]
+    reader = FixedReader([])
+    reader.known_answers = known_answers("what can I get a refund for?", "most items")
+    found = DocumentAnswerer(FixedStore(hits, 0.6), Active(reader), Templates.load(DATA / "templates.json"), BUNDLED, QuestionEmbedder())
+    assert [h.source for h in found.retrieve("refund for what?").hits] == ["assembly.md", "shipping-rates.md", "returns-policy.md"]
