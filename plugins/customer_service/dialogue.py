@@ -19,7 +19,9 @@ angry message is answered as usual, with an apology and an offer of a person; ac
 offer, or a second angry message in the same session, hands off. A complaint and an answer
 the assistant is not confident about also offer a person, but never hand off on their own.
 A complaint is a statement, not a question, so it gets the complaints process and that offer
-rather than a quote from a help page.
+rather than a quote from a help page. A question for the help pages that names a known order
+("my order 10001 arrived cracked") gets the order's status before the help pages' answer, as an
+agent would look the order up first, and the number is kept for the next flow.
 """
 
 from __future__ import annotations
@@ -254,15 +256,12 @@ class Dialogue:
             pending.update(step="order_number", order_number=None)
             state["pending"] = pending
             return Outcome(self.templates.message("unknown_order", order_number=number), intent, confidence)
-        slots["order_number"] = number
-        if order.customer_name:
-            state["customer_name"] = order.customer_name
+        self._remember(order, state, slots)
         pending.update(order_number=number, ignored=0)
         values = order_values(order) | {"new_address": pending.get("new_address")}
         outcome = Outcome("", intent, confidence)
         if flow == "order_status" or order.status == "cancelled":
-            status = order.status if self.templates.has_message("status", order.status) else "other"
-            outcome.text = self.templates.message("status", status, **values)
+            outcome.text = self._status(order)
             self._clear(state, slots)
         elif not order.changeable:
             key = "cannot_cancel" if flow == "cancel_order" else "cannot_change_address"
@@ -279,6 +278,16 @@ class Dialogue:
             outcome.text = self.templates.message(key, **values)
             state["pending"] = pending
         return outcome
+
+    @staticmethod
+    def _remember(order: Order, state: dict, slots: dict) -> None:
+        slots["order_number"] = order.number
+        if order.customer_name:
+            state["customer_name"] = order.customer_name
+
+    def _status(self, order: Order) -> str:
+        status = order.status if self.templates.has_message("status", order.status) else "other"
+        return self.templates.message("status", status, **order_values(order))
 
     def _execute(self, pending: dict, state: dict, slots: dict, u: Understanding) -> Outcome:
         number, flow = pending["order_number"], pending["flow"]
@@ -356,6 +365,10 @@ class Dialogue:
             outcome = Outcome(text, u.intent, u.confidence)
         else:
             outcome = self._from_documents(u)
+            order = self.orders.get(u.order_numbers[0]) if u.order_numbers else None
+            if order is not None:
+                self._remember(order, state, slots)
+                outcome.text = f"{self._status(order)}\n\n{outcome.text}"
         return self._with_reminder(outcome, state)
 
     def _from_documents(self, u: Understanding) -> Outcome:

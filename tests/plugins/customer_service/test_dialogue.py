@@ -178,6 +178,18 @@ def test_number_given_earlier_is_reused(chat, orders):
     assert "10036" in chat.say("and when will that order arrive?", "order_status").text
 
 
+def test_a_help_page_question_naming_an_order_gets_its_status_first_and_keeps_the_number(chat, orders):
+    reply = chat.say("order 10009 is coming by express, how much did that cost?", "shipping_info")
+    status, answer = reply.text.split("\n\n")
+    assert "order 10009" in status and "out for delivery" in status
+    assert answer == "About shipping: Express costs $14.99." and reply.evidence[0].source == "shipping-rates.md"
+    assert chat.slots["order_number"] == "10009" and "pending" not in chat.state
+    assert chat.say("thanks", "thanks").text.startswith("You're welcome, Hannah!")
+    # an unknown number adds nothing, and a question without one is answered as before
+    assert chat.say("is express faster for order 10099?", "shipping_info").text == "About shipping: Express costs $14.99."
+    assert chat.slots["order_number"] == "10009"
+
+
 def test_ignored_confirmation_expires(chat, orders):
     chat.say("cancel order 10007", "cancel_order")
     for _ in range(MAX_IGNORED_TURNS + 1):
