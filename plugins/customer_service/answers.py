@@ -150,6 +150,25 @@ def known_answer_weight(agreement):
 
 
 @lru_cache(maxsize=256)
+def source_text(path: str) -> str | None:
+    """The text of an ingested file, or None when it cannot be read as UTF-8 any more."""
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def in_document(hit, start: int, end: int) -> tuple[str, int, int]:
+    """``hit.text[start:end]`` placed in its whole file, so a quote of it is never cut at the passage's
+    edge ("in 6-10 business days." instead of "Alaska and Hawaii: ... in 6-10 business days."); the
+    passage itself when the file is gone or changed since it was ingested."""
+    document = source_text(hit.metadata.get("path", "")) if hit.metadata.get("path") else None
+    if document is not None and document[hit.start : hit.start + len(hit.text)] == hit.text:
+        return document, hit.start + start, hit.start + end
+    return hit.text, start, end
+
+
+@lru_cache(maxsize=256)
 def document_title(path: str, fallback: str) -> str:
     """A help page's title: its first markdown heading, else its file name."""
     try:
@@ -252,7 +271,7 @@ class DocumentAnswerer:
         """Per span, its quoted sentence's similarity to the question to the RELEVANCE_POWER."""
         if self.embedder is None or len(spans) < 2:
             return [1.0] * len(spans)
-        quotes = [quote_around(hits[span.passage_index].text, span.start, span.end) for span in spans]
+        quotes = [quote_around(*in_document(hits[span.passage_index], span.start, span.end)) for span in spans]
         unique = list(dict.fromkeys(quotes))
         vectors = self.embedder.embed([question, *unique])
         cosine = dict(zip(unique, (vectors[1:] @ vectors[0]).tolist()))
@@ -292,7 +311,7 @@ class DocumentAnswerer:
         text = self.templates.message(
             "document_answer",
             lead=lead,
-            quote=quote_around(hit.text, span.start, span.end),
+            quote=quote_around(*in_document(hit, span.start, span.end)),
             title=self._title(hit),
             file=PurePath(hit.source).name,
         )

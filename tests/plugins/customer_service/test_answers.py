@@ -278,3 +278,21 @@ def test_known_questions_leave_the_order_alone_for_a_question_about_an_added_doc
     reader.known_answers = known_answers("what can I get a refund for?", "most items")
     found = DocumentAnswerer(FixedStore(hits, 0.6), Active(reader), Templates.load(DATA / "templates.json"), BUNDLED, QuestionEmbedder())
     assert [h.source for h in found.retrieve("refund for what?").hits] == ["assembly.md", "shipping-rates.md", "returns-policy.md"]
+
+
+def test_a_quote_is_the_whole_sentence_even_where_the_passage_cuts_it(tmp_path):
+    page = tmp_path / "shipping-restrictions.md"
+    page.write_text("# Restrictions\n\n- **Alaska and Hawaii:** standard shipping only, with delivery in 6–10 business days.\n", encoding="utf-8")
+    text = page.read_text(encoding="utf-8")
+    start = text.index("in 6–10")
+    passage = Hit("s#1", text[start:], 0.03, "shipping-restrictions.md", start, len(text), {"path": str(page)})
+    spans = [span_of(passage.text, "6–10 business days", 0, 0.9)]
+    quoted = answerer([passage], 0.6, spans).answer("how long to Hawaii?", None)
+    assert '"Alaska and Hawaii: standard shipping only, with delivery in 6–10 business days."' in quoted.text
+    assert quoted.evidence[0].answer == "6–10 business days"
+    # a file changed since it was ingested is not trusted: the quote stays within the passage
+    page.write_text(text.replace("Alaska", "Alaska (AK)"), encoding="utf-8")
+    from plugins.customer_service.answers import source_text
+
+    source_text.cache_clear()
+    assert '"in 6–10 business days."' in answerer([passage], 0.6, spans).answer("how long to Hawaii?", None).text
