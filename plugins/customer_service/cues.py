@@ -1,4 +1,4 @@
-"""Things read straight off the message text: order numbers, delivery addresses, plain yes/no.
+"""Things read straight off the message text: order numbers, delivery addresses, plain yes/no, a name.
 
 These are exact formats (an order number is 5 digits) or closed word lists, where a regex is
 more reliable than a classifier; everything open-ended comes from the fine-tuned models.
@@ -108,3 +108,21 @@ def is_shouting(text: str) -> bool:
     lowercases everything, so this is the one anger cue it cannot see."""
     letters = [ch for ch in text if ch.isalpha()]
     return len(text.split()) >= 3 and len(letters) >= 10 and sum(ch.isupper() for ch in letters) / len(letters) >= 0.7
+
+
+#: "my name is tom" in any case; "I'm Tom" / "this is Tom" only capitalised and after a greeting,
+#: since "i'm furious" and "This is Ridiculous" are not introductions.
+_MY_NAME = re.compile(r"\b(?:my name is|my name's|call me)\s+([A-Za-z][a-z'-]+)\b", re.IGNORECASE)
+_INTRODUCTION = re.compile(r"\b(?:hi|hello|hey)\b[\s,!.]*(?:i'm|i am|this is|it's)\s+([A-Z][a-z'-]+)\b", re.IGNORECASE)
+_NOT_NAMES = frozenset("a an the not so very really just still here back done sorry looking trying waiting".split())
+
+
+def find_name(text: str) -> str | None:
+    """The first name a customer introduces themselves with, capitalised; None when there is none."""
+    for pattern, any_case in ((_MY_NAME, True), (_INTRODUCTION, False)):
+        match = pattern.search(text)
+        name = match.group(1) if match else ""
+        written_as_name = name[:1].isupper() and not name.isupper()
+        if name and (any_case or written_as_name) and name.lower() not in _NOT_NAMES:
+            return name if written_as_name else name.capitalize()
+    return None

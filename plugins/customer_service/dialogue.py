@@ -12,7 +12,8 @@ plain data. State lives in two JSON-serialisable dicts the engine persists per s
   never confirms a cancellation the customer has forgotten about.
 - ``offer``: ``"human"`` when the previous reply offered a person (valid for one turn).
 - ``angry_turns``: how many messages the emotion model found angry.
-- ``customer_name``: from the last order looked up, for friendlier templates.
+- ``customer_name``: the name the customer introduced themselves with ("hi, I'm Sarah";
+  ``name_given`` is then set), else from the last order looked up, for friendlier templates.
 
 Handoff policy: asking for a person (intent ``human_agent``) hands off at once. The first
 angry message is answered as usual, with an apology and an offer of a person; accepting the
@@ -31,13 +32,14 @@ from datetime import date
 from typing import Any, Protocol
 
 from assistant.contract import Evidence
-from plugins.customer_service.cues import find_address, find_order_numbers, mentions_flow, plain_yes_no
+from plugins.customer_service.cues import find_address, find_name, find_order_numbers, mentions_flow, plain_yes_no
 from plugins.customer_service.orders import Order, OrderBook
 from plugins.customer_service.templates import Templates
 
 FLOWS = ("order_status", "cancel_order", "change_address")
 YES_NO_INTENTS = {"affirm": "yes", "deny": "no"}
 HUMAN_INTENT = "human_agent"
+GREETING_INTENT = "greeting"
 COMPLAINT_INTENT = "complaint"
 MAX_IGNORED_TURNS = 3
 ANGRY_TURNS_BEFORE_HANDOFF = 2
@@ -59,6 +61,8 @@ class Understanding:
     #: The message read as a reply to "what's the new address?".
     address_reply: str | None = None
     plain_answer: str | None = None
+    #: The name the customer introduced themselves with, if they did.
+    name: str | None = None
 
     @classmethod
     def read(cls, text: str, intent: str | None, confidence: float, angry: bool = False) -> "Understanding":
@@ -77,6 +81,7 @@ class Understanding:
             address=in_passing[0] if in_passing else None,
             address_reply=whole[0] if whole else None,
             plain_answer=plain_yes_no(text),
+            name=find_name(text),
         )
 
     def yes_no(self, flow: str | None = None) -> str | None:
@@ -171,6 +176,8 @@ class Dialogue:
 
     def respond(self, u: Understanding, state: dict, slots: dict) -> Outcome:
         offer = state.pop("offer", None)
+        if u.name:
+            state["customer_name"], state["name_given"] = u.name, True
         if u.angry:
             state["angry_turns"] = state.get("angry_turns", 0) + 1
         if u.intent == HUMAN_INTENT:
@@ -282,7 +289,7 @@ class Dialogue:
     @staticmethod
     def _remember(order: Order, state: dict, slots: dict) -> None:
         slots["order_number"] = order.number
-        if order.customer_name:
+        if order.customer_name and not state.get("name_given"):  # the name they gave us wins
             state["customer_name"] = order.customer_name
 
     def _status(self, order: Order) -> str:
@@ -344,6 +351,8 @@ class Dialogue:
         flow = u.intent if u.intent in FLOWS else None
         if flow is None and u.intent is None and u.order_numbers:
             flow = "order_status"  # a bare order number: the most common reason to send one
+        if u.intent is None and u.name and not u.order_numbers:
+            u.intent = GREETING_INTENT  # "my name is Tom" on its own: say hello
         if u.intent in YES_NO_INTENTS:
             # Nothing awaits a yes/no, so "ok, cancel it" (read as deny, like "cancel that") is a
             # request; the flow confirms before it changes anything.

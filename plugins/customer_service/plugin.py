@@ -31,6 +31,8 @@ ANSWERS_PENDING_CONFIDENCE = 0.95
 ORDER_NUMBER_CONFIDENCE = 0.9
 #: Routing confidence for an angry message nothing else explains: upset customers are this plugin's job.
 ANGRY_CONFIDENCE = 0.6
+#: Routing confidence for a customer introducing themselves ("my name is Tom") with nothing else recognised.
+INTRODUCTION_CONFIDENCE = 0.6
 #: Below this calibrated confidence the intent is treated as unknown.
 MIN_INTENT_CONFIDENCE = 0.5
 #: The intent of messages no store intent covers (weather, trivia, recipes ...): treated as unknown,
@@ -193,6 +195,8 @@ class CustomerServicePlugin(Plugin):
             return RoutingScore(u.confidence, u.intent)
         if u.order_numbers:
             return RoutingScore(ORDER_NUMBER_CONFIDENCE, "order_status")
+        if u.name:
+            return RoutingScore(INTRODUCTION_CONFIDENCE, "greeting")
         if "retrieval" not in notes:
             notes["retrieval"] = self.answerer.retrieve(turn.text)
         confidence = notes["retrieval"].confidence

@@ -205,6 +205,24 @@ def test_templates_use_the_customer_name_once_known(chat):
     assert chat.say("thanks", "thanks").text.startswith("You're welcome, Priya!")
 
 
+def test_a_name_the_customer_gives_is_used_and_outlasts_their_orders(chat):
+    assert chat.say("my name is tom").text.startswith("Hi Tom!")  # the model found no intent: a hello
+    chat.say("status of 10007", "order_status")  # Priya's order
+    chat.say("how much is express?", "shipping_info")
+    assert chat.say("thanks", "thanks").text.startswith("You're welcome, Tom!")
+    assert chat.say("hi, I'm Sarah", "greeting").text.startswith("Hi Sarah!")
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [("hey, my name is Tom", "Tom"), ("MY NAME IS TOM", "Tom"), ("hello, I am Jean-Luc", "Jean-Luc"), ("call me ann", "Ann"),
+     ("i'm furious", None), ("This is Ridiculous", None), ("HI I'M FURIOUS", None), ("my name is not important", None),
+     ("what is my name on the account", None)],
+)
+def test_introductions_are_read_and_other_sentences_are_not(text, name):
+    assert Understanding.read(text, None, 0.0).name == name
+
+
 def test_explicit_request_for_a_person_hands_off_at_once(chat):
     chat.say("cancel order 10007", "cancel_order")
     outcome = chat.say("can I talk to a human please?", "human_agent")
