@@ -38,6 +38,7 @@ REQUIRED_MESSAGES = (
     "angry_prefix",
     "angry_offer",
     "human_declined",
+    "confirm_human",
     "complaint",
     "handoff",
     "document_answer",

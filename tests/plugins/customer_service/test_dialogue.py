@@ -38,8 +38,8 @@ class Chat:
         self.state: dict = {}
         self.slots: dict = {}
 
-    def say(self, text: str, intent: str | None = None, angry: bool = False):
-        outcome = self.dialogue.respond(Understanding.read(text, intent, 0.9, angry), self.state, self.slots)
+    def say(self, text: str, intent: str | None = None, angry: bool = False, confidence: float = 0.9):
+        outcome = self.dialogue.respond(Understanding.read(text, intent, confidence, angry), self.state, self.slots)
         json.dumps(self.state), json.dumps(self.slots)  # must stay JSON-serialisable for the session store
         return outcome
 
@@ -228,6 +228,14 @@ def test_explicit_request_for_a_person_hands_off_at_once(chat):
     outcome = chat.say("can I talk to a human please?", "human_agent")
     assert outcome.handoff_reason == "the customer asked for a person"
     assert "pending" not in chat.state
+
+
+def test_an_unsure_request_for_a_person_is_confirmed_before_the_handoff(chat):
+    asked = chat.say("and express?", "human_agent", confidence=0.58)
+    assert asked.handoff_reason is None and asked.offers_human and "member of our team" in asked.text
+    assert chat.say("yes", "affirm").handoff_reason == "the customer accepted the offer of a person"
+    chat.say("and express?", "human_agent", confidence=0.58)
+    assert chat.say("no", "deny").handoff_reason is None
 
 
 def test_angry_customer_is_offered_a_person_and_can_accept(chat):
