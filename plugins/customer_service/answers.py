@@ -149,6 +149,11 @@ def known_answer_weight(agreement):
     return (KNOWN_FLOOR + agreement) ** KNOWN_POWER
 
 
+def is_intent_page(spec: DocumentIntent | None, source: str | None) -> bool:
+    """Whether ``source`` (a store source or path) is the recognised document intent's own help page."""
+    return spec is not None and source is not None and PurePath(source).name == spec.document
+
+
 @lru_cache(maxsize=256)
 def source_text(path: str) -> str | None:
     """The text of an ingested file, or None when it cannot be read as UTF-8 any more."""
@@ -162,7 +167,8 @@ def in_document(hit, start: int, end: int) -> tuple[str, int, int]:
     """``hit.text[start:end]`` placed in its whole file, so a quote of it is never cut at the passage's
     edge ("in 6-10 business days." instead of "Alaska and Hawaii: ... in 6-10 business days."); the
     passage itself when the file is gone or changed since it was ingested."""
-    document = source_text(hit.metadata.get("path", "")) if hit.metadata.get("path") else None
+    path = hit.metadata.get("path")
+    document = source_text(path) if path else None
     if document is not None and document[hit.start : hit.start + len(hit.text)] == hit.text:
         return document, hit.start + start, hit.start + end
     return hit.text, start, end
@@ -199,7 +205,7 @@ class DocumentAnswerer:
     def retrieve(self, question: str) -> Retrieval:
         best = self.store.search(question, k=1, mode="dense")
         retrieval = Retrieval(hits=[], similarity=best[0].score if best else -1.0, best_source=best[0].source if best else None)
-        known = self._known_answers()
+        known = self._known_answers(self.reader.get())
         # The known questions are about the bundled pages: for a question about an added document
         # they would vote its passages down.
         if known is None or self.about_added_document(retrieval):
@@ -208,11 +214,9 @@ class DocumentAnswerer:
             retrieval.hits = self._reranked(question, self.store.search(question, k=RERANK_DEPTH, mode="hybrid"), known)
         return retrieval
 
-    def _known_answers(self):
-        """The active reader's known answers, when they are used here (else None)."""
-        if not self.use_known_answers or self.embedder is None:
-            return None
-        return self.reader.get().known_answers
+    def _known_answers(self, reader):
+        """The reader's known answers, when they are used here (else None)."""
+        return reader.known_answers if self.use_known_answers and self.embedder is not None else None
 
     def _reranked(self, question: str, hits: list, known) -> list:
         """The first PASSAGES of ``hits`` fused (reciprocal rank) with the ranking of those the known
@@ -233,8 +237,8 @@ class DocumentAnswerer:
     def answer(self, question: str, intent: str | None, retrieval: Retrieval | None = None) -> DocumentAnswer | None:
         retrieval = retrieval or self.retrieve(question)
         spec = self.templates.documents.get(intent) if intent else None
-        on_own_page = spec is not None and retrieval.best_source is not None and PurePath(retrieval.best_source).name == spec.document
-        if retrieval.similarity < (INTENT_PAGE_SIMILARITY if on_own_page else MIN_SIMILARITY) or not retrieval.hits:
+        floor = INTENT_PAGE_SIMILARITY if is_intent_page(spec, retrieval.best_source) else MIN_SIMILARITY
+        if retrieval.similarity < floor or not retrieval.hits:
             return None  # the help pages do not cover it, whatever the intent model says
         reader = self.reader.get()
         threshold = reader.abstain_threshold
@@ -242,7 +246,7 @@ class DocumentAnswerer:
         spans = reader.extract(question, [hit.text for hit in hits], top_k=CANDIDATE_SPANS)
 
         def on_intent_page(span) -> bool:
-            return spec is not None and PurePath(hits[span.passage_index].source).name == spec.document
+            return is_intent_page(spec, hits[span.passage_index].source)
 
         # A span from the recognised intent's own page, or one the known answers agree with, needs only
         # part of the threshold (two sources corroborate it); the page's span also outranks a somewhat
@@ -279,7 +283,7 @@ class DocumentAnswerer:
 
     def _agreement(self, question: str, reader, spans: list) -> list[float]:
         """Per span, how much the reader's known answers agree with it (0 without them)."""
-        known = reader.known_answers if self.use_known_answers and self.embedder is not None else None
+        known = self._known_answers(reader)
         if known is None or not spans:
             return [0.0] * len(spans)
         return known.agreement(question, [span.text for span in spans], self.embedder).tolist()
@@ -305,7 +309,7 @@ class DocumentAnswerer:
             if h.doc_id != hit.doc_id
         ][:2]
         # The intent's lead names its page, so a quote from another page gets the neutral one.
-        lead = spec.lead if spec is not None and PurePath(hit.source).name == spec.document else self.templates.message("default_lead")
+        lead = spec.lead if is_intent_page(spec, hit.source) else self.templates.message("default_lead")
         if spec is not None and spec.sympathy:
             lead = f"{spec.sympathy} {lead}"
         text = self.templates.message(
