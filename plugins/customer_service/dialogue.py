@@ -18,7 +18,9 @@ plain data. State lives in two JSON-serialisable dicts the engine persists per s
 Handoff policy: asking for a person (intent ``human_agent``) hands off at once, unless the intent
 model is unsure of it (``MIN_HANDOFF_CONFIDENCE``), when the assistant asks first. The first
 angry message is answered as usual, with an apology and an offer of a person; accepting the
-offer, or a second angry message in the same session, hands off. A complaint and an answer
+offer, or a second angry message in the same session, hands off. While a cancellation or address
+change awaits its yes/no, the offer asks the customer to say they want a person instead, so that
+the "yes" still answers the confirmation. A complaint and an answer
 the assistant is not confident about also offer a person, but never hand off on their own.
 A complaint is a statement, not a question, so it gets the complaints process and that offer
 rather than a quote from a help page. A question for the help pages that names a known order
@@ -204,13 +206,21 @@ class Dialogue:
         if u.angry:
             if not outcome.text.startswith("I'm sorry"):
                 outcome.text = f"{self.templates.message('angry_prefix')} {outcome.text}"
-            if not outcome.offers_human:
+            if not outcome.offers_human and self._awaits_confirmation(state):
+                # A "yes" must answer the cancel or address confirmation: offer the person by name only.
+                outcome.text = f"{outcome.text} {self.templates.message('angry_offer_on_request')}"
+            elif not outcome.offers_human:
                 outcome.text = f"{outcome.text} {self.templates.message('angry_offer')}"
                 outcome.offers_human = True
         if outcome.offers_human:
             state["offer"] = "human"
         state["last_intent"] = outcome.intent
         return outcome
+
+    @staticmethod
+    def _awaits_confirmation(state: dict) -> bool:
+        pending = state.get("pending")
+        return bool(pending) and pending["step"] == "confirm"
 
     def _handoff(self, u: Understanding, state: dict, reason: str) -> Outcome:
         state.pop("pending", None)

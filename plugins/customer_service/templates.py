@@ -37,6 +37,7 @@ REQUIRED_MESSAGES = (
     "tasks_without_number",
     "angry_prefix",
     "angry_offer",
+    "angry_offer_on_request",
     "human_declined",
     "confirm_human",
     "complaint",

@@ -245,6 +245,14 @@ def test_angry_customer_is_offered_a_person_and_can_accept(chat):
     assert chat.say("yes", "affirm").handoff_reason == "the customer accepted the offer of a person"
 
 
+def test_anger_during_a_confirmation_leaves_the_yes_to_the_confirmation(chat, orders):
+    chat.say("can i cancel order 10007", "cancel_order")
+    worried = chat.say("wait, how much is express shipping?", None, angry=True)
+    assert "cancel order 10007" in worried.text and "say so" in worried.text and not worried.offers_human
+    done = chat.say("ok go ahead", "affirm")
+    assert done.handoff_reason is None and orders.get("10007").status == "cancelled"
+
+
 def test_angry_customer_can_decline_and_carry_on(chat):
     chat.say("you people are useless, my package is late AGAIN", None, angry=True)
     declined = chat.say("no thanks", "deny")
