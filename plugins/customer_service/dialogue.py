@@ -156,6 +156,10 @@ def order_values(order: Order) -> dict[str, Any]:
     }
 
 
+#: Statuses whose estimated delivery can pass while the order is still on its way.
+UNDELIVERED_STATUSES = ("processing", "shipped")
+
+
 class Dialogue:
     def __init__(self, orders: OrderBook, templates: Templates, documents: DocumentAnswers):
         self.orders = orders
@@ -288,6 +292,8 @@ class Dialogue:
         outcome = Outcome("", intent, confidence)
         if flow == "order_status" or order.status == "cancelled":
             outcome.text = self._status(order)
+            # A late order gets the offer of a person, who can trace it with the carrier.
+            outcome.offers_human = self._is_late(order)
             self._clear(state, slots)
         elif not order.changeable:
             key = "cannot_cancel" if flow == "cancel_order" else "cannot_change_address"
@@ -311,8 +317,18 @@ class Dialogue:
         if order.customer_name and not state.get("name_given"):  # the name they gave us wins
             state["customer_name"] = order.customer_name
 
+    def _is_late(self, order: Order) -> bool:
+        """Whether the order is still on its way after its estimated delivery date."""
+        return (
+            order.status in UNDELIVERED_STATUSES
+            and order.estimated_delivery is not None
+            and date.fromisoformat(order.estimated_delivery) < self.orders.today()
+        )
+
     def _status(self, order: Order) -> str:
-        status = order.status if self.templates.has_message("status", order.status) else "other"
+        status = f"{order.status}_late" if self._is_late(order) else order.status
+        if not self.templates.has_message("status", status):
+            status = order.status if self.templates.has_message("status", order.status) else "other"
         return self.templates.message("status", status, **order_values(order))
 
     def _execute(self, pending: dict, state: dict, slots: dict, u: Understanding) -> Outcome:

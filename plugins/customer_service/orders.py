@@ -5,6 +5,10 @@ a crash during the first start never leaves a half-filled database, and two proc
 starting at once cannot overwrite each other's copy. Every change the assistant makes is
 a guarded ``UPDATE`` (it only applies while the order is still in a state that allows
 it) plus a row in ``order_events``, so support staff can see what the assistant did.
+
+A seed file may say which day its orders describe (``as_of``): the demo orders were written as
+of one day, and their delivery estimates should not all turn late as real days pass. Live data
+leaves it out, and today is the real date.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Iterator
 
@@ -46,6 +51,10 @@ CREATE TABLE order_items (
     name TEXT NOT NULL,
     qty INTEGER NOT NULL,
     unit_price REAL NOT NULL
+);
+CREATE TABLE store_facts (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE TABLE order_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -106,6 +115,11 @@ def _validate(data: object, path: Path) -> tuple[list[dict], list[dict]]:
             raise DataFormatError(str(path), f"order #{index + 1} lacks {', '.join(missing)}")
         if not (isinstance(order["order_number"], str) and order["order_number"].isdigit() and len(order["order_number"]) == 5):
             raise DataFormatError(str(path), f"order #{index + 1}: order_number must be a 5-digit string, not {order['order_number']!r}")
+    if "as_of" in data:
+        try:
+            date.fromisoformat(data["as_of"])
+        except (TypeError, ValueError):
+            raise DataFormatError(str(path), f"'as_of' must be an ISO date like 2026-11-21, not {data['as_of']!r}") from None
     return data["customers"], data["orders"]
 
 
@@ -120,7 +134,7 @@ def build_database(source: Path, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        _fill(tmp, customers, orders, source)
+        _fill(tmp, customers, orders, source, data.get("as_of"))
         try:
             os.link(tmp, target)  # fails if another process created it first: keep theirs
         except FileExistsError:
@@ -129,11 +143,13 @@ def build_database(source: Path, target: Path) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _fill(path: str, customers: list[dict], orders: list[dict], source: Path) -> None:
+def _fill(path: str, customers: list[dict], orders: list[dict], source: Path, as_of: str | None) -> None:
     db = sqlite3.connect(path)
     try:
         with db:
             db.executescript(SCHEMA)
+            if as_of is not None:
+                db.execute("INSERT INTO store_facts VALUES ('as_of', ?)", (as_of,))
             db.executemany(
                 "INSERT INTO customers VALUES (:id, :name, :email, :phone)",
                 [{"email": None, "phone": None} | c for c in customers],
@@ -203,6 +219,15 @@ class OrderBook:
                 delivered_at=row["delivered_at"],
                 placed_at=row["placed_at"],
             )
+
+    def today(self) -> date:
+        """The day the orders describe: the seed's ``as_of`` if it had one, else the real date."""
+        with self._connect() as db:
+            try:
+                row = db.execute("SELECT value FROM store_facts WHERE key = 'as_of'").fetchone()
+            except sqlite3.OperationalError:  # a database built before store_facts existed
+                row = None
+        return date.fromisoformat(row["value"]) if row else date.today()
 
     def _guarded_update(self, number: str, assignment: str, values: tuple, event: str, detail: str) -> bool:
         placeholders = ", ".join("?" for _ in CHANGEABLE_STATUSES)

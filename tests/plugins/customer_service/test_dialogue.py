@@ -71,6 +71,24 @@ def test_status_with_number_up_front_and_a_bare_number(chat):
     assert "delivered" in reply.text and "USPS" in reply.text and reply.intent == "order_status"
 
 
+def late_chat(tmp_path, as_of: str) -> Chat:
+    seed = json.loads((DATA / "orders.json").read_text(encoding="utf-8")) | {"as_of": as_of}
+    (tmp_path / "seed.json").write_text(json.dumps(seed), encoding="utf-8")
+    orders = OrderBook.open(tmp_path / "late", tmp_path / "seed.json")
+    return Chat(Dialogue(orders, Templates.load(DATA / "templates.json"), KnownQuestions()))
+
+
+def test_an_order_past_its_estimated_delivery_is_called_late_and_a_person_offered(tmp_path, chat):
+    on_time = chat.say("where is order 10015?", "order_status")  # the demo's day: due in two days
+    assert "Estimated delivery: Tuesday, November 24" in on_time.text and not on_time.offers_human
+    late = late_chat(tmp_path, "2026-12-07")
+    reply = late.say("where is order 10015?", "order_status")
+    assert "USPS" in reply.text and "running late" in reply.text and reply.offers_human
+    assert late.say("yes", "affirm").handoff_reason == "the customer accepted the offer of a person"
+    delivered = late.say("and order 10024?", "order_status")
+    assert "delivered" in delivered.text and "late" not in delivered.text
+
+
 def test_cancel_writes_only_after_yes(chat, orders):
     chat.say("I want to cancel my order", "cancel_order")
     question = chat.say("10007").text

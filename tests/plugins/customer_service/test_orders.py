@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import date
 
 import pytest
 
@@ -31,6 +32,13 @@ def test_database_is_built_from_the_seed(orders, tmp_path):
         assert db.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == len(seed["orders"])
     assert orders.get("99999") is None
     assert [p.name for p in tmp_path.iterdir()] == ["orders.sqlite"]  # no temporary files left behind
+
+
+def test_the_day_the_orders_describe_comes_from_the_seed(orders, tmp_path):
+    assert orders.today() == date.fromisoformat(json.loads(SEED.read_text(encoding="utf-8"))["as_of"])
+    live = tmp_path / "live.json"
+    live.write_text(json.dumps({"customers": [], "orders": []}), encoding="utf-8")
+    assert OrderBook.open(tmp_path / "live", live).today() == date.today()
 
 
 def test_existing_database_is_kept_on_reopen(orders, tmp_path):
@@ -68,6 +76,7 @@ def test_address_changes_only_before_shipping(orders):
             '"items": [{"name": "x", "qty": 1, "unit_price": 1}], "total": 1, "shipping_address": "a"}]}',
             "5-digit",
         ),
+        ('{"as_of": "22 November", "customers": [], "orders": []}', "ISO date"),
     ],
 )
 def test_a_bad_seed_is_rejected_and_leaves_no_database(tmp_path, content, reason):
