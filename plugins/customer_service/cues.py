@@ -126,3 +126,11 @@ def find_name(text: str) -> str | None:
         if name and (any_case or written_as_name) and name.lower() not in _NOT_NAMES:
             return name if written_as_name else name.capitalize()
     return None
+
+
+_ASKS_NAME = re.compile(r"\b(?:what'?s|what is|do you (?:know|remember)|did i (?:tell|give) you)\s+my name\b", re.IGNORECASE)
+
+
+def asks_own_name(text: str) -> bool:
+    """"what's my name?": a question about what the session remembers, which no intent covers."""
+    return _ASKS_NAME.search(text) is not None

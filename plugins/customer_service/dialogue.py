@@ -35,7 +35,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from assistant.contract import Evidence
-from plugins.customer_service.cues import find_address, find_name, find_order_numbers, mentions_flow, plain_yes_no
+from plugins.customer_service.cues import asks_own_name, find_address, find_name, find_order_numbers, mentions_flow, plain_yes_no
 from plugins.customer_service.orders import Order, OrderBook
 from plugins.customer_service.templates import Templates
 
@@ -69,6 +69,8 @@ class Understanding:
     plain_answer: str | None = None
     #: The name the customer introduced themselves with, if they did.
     name: str | None = None
+    #: "what's my name?"
+    asks_name: bool = False
 
     @classmethod
     def read(cls, text: str, intent: str | None, confidence: float, angry: bool = False) -> "Understanding":
@@ -88,6 +90,7 @@ class Understanding:
             address_reply=whole[0] if whole else None,
             plain_answer=plain_yes_no(text),
             name=find_name(text),
+            asks_name=asks_own_name(text),
         )
 
     def yes_no(self, flow: str | None = None) -> str | None:
@@ -206,7 +209,10 @@ class Dialogue:
                 return self._with_reminder(outcome, state)
         if u.angry and state["angry_turns"] >= ANGRY_TURNS_BEFORE_HANDOFF:
             return self._handoff(u, state, "the customer is still frustrated")
-        outcome = self._continue_pending(u, state, slots) or self._new_topic(u, state, slots)
+        if u.asks_name:
+            outcome = self._with_reminder(Outcome(self._your_name(state), GREETING_INTENT, u.confidence), state)
+        else:
+            outcome = self._continue_pending(u, state, slots) or self._new_topic(u, state, slots)
         if u.angry:
             if not outcome.text.startswith("I'm sorry"):
                 outcome.text = f"{self.templates.message('angry_prefix')} {outcome.text}"
@@ -422,6 +428,12 @@ class Dialogue:
         outcome = Outcome(found.text, u.intent, u.confidence if u.intent else found.confidence, found.evidence)
         outcome.offers_human = not found.exact
         return outcome
+
+    def _your_name(self, state: dict) -> str:
+        """What the session knows of the customer's name: given in chat, or on the last order looked up."""
+        name = state.get("customer_name")
+        key = "unknown" if not name else "given" if state.get("name_given") else "from_order"
+        return self.templates.message("your_name", key, name=name)
 
     @staticmethod
     def _name_values(state: dict) -> dict[str, str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from assistant.contract import ModelSpec, Plugin, Reply, RichPart, RoutingScore, Session, Turn
 from assistant.errors import StoreError
 from plugins.customer_service.cues import is_shouting
-from plugins.customer_service.dialogue import FLOWS, YES_NO_INTENTS, Dialogue, DocumentAnswer, Understanding
+from plugins.customer_service.dialogue import FLOWS, GREETING_INTENT, YES_NO_INTENTS, Dialogue, DocumentAnswer, Understanding
 from plugins.customer_service.tickets import create_ticket, masked_transcript
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -191,6 +191,8 @@ class CustomerServicePlugin(Plugin):
         u: Understanding = notes["understanding"]
         if self._dialogue(notes).answers_pending(u, session.state(self.name)):
             return RoutingScore(ANSWERS_PENDING_CONFIDENCE, u.intent)
+        if u.asks_name:
+            return RoutingScore(INTRODUCTION_CONFIDENCE, GREETING_INTENT)
         if u.intent is not None:
             return RoutingScore(u.confidence, u.intent)
         if u.order_numbers:

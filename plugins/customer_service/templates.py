@@ -40,6 +40,7 @@ REQUIRED_MESSAGES = (
     "angry_offer_on_request",
     "human_declined",
     "confirm_human",
+    "your_name",
     "complaint",
     "handoff",
     "document_answer",

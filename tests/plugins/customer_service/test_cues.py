@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.customer_service.cues import find_address, find_order_numbers, is_shouting, mentions_flow, plain_yes_no
+from plugins.customer_service.cues import asks_own_name, find_address, find_order_numbers, is_shouting, mentions_flow, plain_yes_no
 
 
 @pytest.mark.parametrize(
@@ -83,3 +83,12 @@ def test_shouting():
     assert not is_shouting("where is my refund, it has been three weeks")
     assert not is_shouting("OK")
     assert not is_shouting("I ordered the USB-C hub from NW")
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [("what's my name?", True), ("Do you remember my name", True), ("what is my name on the order", True),
+     ("my name is Tom", False), ("what's the name of the courier", False)],
+)
+def test_asks_own_name(text, asks):
+    assert asks_own_name(text) is asks

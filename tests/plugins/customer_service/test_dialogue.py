@@ -89,6 +89,18 @@ def test_an_order_past_its_estimated_delivery_is_called_late_and_a_person_offere
     assert "delivered" in delivered.text and "late" not in delivered.text
 
 
+def test_the_session_remembers_the_customers_name(chat):
+    assert "haven't told me" in chat.say("what's my name?", "contact_info").text
+    chat.say("hey my name is Priya")
+    chat.say("where is my order 10023", "order_status")  # an order in another name does not override it
+    assert chat.say("what's my name?", "contact_info").text == "You told me your name is Priya."
+
+
+def test_the_name_on_a_looked_up_order_is_not_taken_for_the_customers_own(chat):
+    chat.say("where is my order 10023", "order_status")
+    assert "in the name of" in chat.say("do you know my name", None).text
+
+
 def test_cancel_writes_only_after_yes(chat, orders):
     chat.say("I want to cancel my order", "cancel_order")
     question = chat.say("10007").text
