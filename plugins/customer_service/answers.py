@@ -53,7 +53,9 @@ MIN_SIMILARITY = 0.35
 INTENT_PAGE_SIMILARITY = 0.30
 #: Without an intent, the most relevant passage is shown (as "not an exact answer") from this similarity on.
 PASSAGE_SIMILARITY = 0.45
-CANDIDATE_SPANS = 10
+#: The reader's best spans over the passages read. Spans are pooled by sentence, so more of them help:
+#: on the 444 held-out questions, 10 spans pooled gave 47.2 end to end and 30 gave 48.0.
+CANDIDATE_SPANS = 30
 #: How much less a span counts for each retrieval rank its passage is below the first.
 RANK_WEIGHT = 0.5
 #: How much likelier a span from another page must be to beat one from the intent's own page.
@@ -107,11 +109,16 @@ class Retrieval:
         return float(min(1.0, max(0.0, scaled)))
 
 
-def quote_around(text: str, start: int, end: int) -> str:
-    """The sentence (or table row / list item) of ``text`` holding ``text[start:end]``, minus markdown."""
+def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """Where the sentence (or table row / list item) of ``text`` holding ``text[start:end]`` starts and ends."""
     left = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
     right_match = _SENTENCE_END.search(text, end)
-    right = right_match.start() if right_match else len(text)
+    return left, right_match.start() if right_match else len(text)
+
+
+def quote_around(text: str, start: int, end: int) -> str:
+    """The sentence (or table row / list item) of ``text`` holding ``text[start:end]``, minus markdown."""
+    left, right = sentence_bounds(text, start, end)
     if right - left > MAX_QUOTE_CHARS:
         left = max(left, start - MAX_QUOTE_CHARS // 2)
         right = min(right, end + MAX_QUOTE_CHARS // 2)
@@ -248,15 +255,13 @@ class DocumentAnswerer:
         def on_intent_page(span) -> bool:
             return is_intent_page(spec, hits[span.passage_index].source)
 
-        # A span from the recognised intent's own page, or one the known answers agree with, needs only
-        # part of the threshold (two sources corroborate it); the page's span also outranks a somewhat
-        # likelier span from another page. Spans below that part are not worth the agreement's F1s.
-        possible = [span for span in spans if span.score >= threshold * CORROBORATED_FACTOR]
-        agreement = self._agreement(question, reader, possible)
+        # A sentence from the recognised intent's own page, or one the known answers agree with, needs
+        # only part of the threshold (two sources corroborate it); the page's sentence also outranks a
+        # somewhat likelier one from another page.
         accepted = [
             (span, agreed)
-            for span, agreed in zip(possible, agreement)
-            if span.score >= threshold * (CORROBORATED_FACTOR if on_intent_page(span) or agreed >= KNOWN_CORROBORATION else 1.0)
+            for span, agreed, corroborating in self._by_sentence(question, reader, hits, spans)
+            if span.score >= threshold * (CORROBORATED_FACTOR if on_intent_page(span) or corroborating >= KNOWN_CORROBORATION else 1.0)
         ]
 
         def weight(span, relevance: float, agreed: float) -> float:
@@ -270,6 +275,25 @@ class DocumentAnswerer:
         if spec is not None or retrieval.similarity >= PASSAGE_SIMILARITY:
             return self._passage(hits[0], question)
         return None
+
+    def _by_sentence(self, question: str, reader, hits: list, spans: list) -> list[tuple]:
+        """One candidate per sentence the spans fall in, as (span, agreement, corroborating agreement).
+
+        The reply quotes the whole sentence, and the reader often spreads its probability over several
+        spans of the answering sentence ("within 30 days", "30 days of delivery"), so a sentence's score
+        is the sum of its spans' probabilities. Its span is the likeliest one once weighed by the known
+        answers, with that span's agreement; the best agreement of any of its spans corroborates it."""
+        agreement = self._agreement(question, reader, spans)
+        sentences: dict[tuple[int, int, int], list] = {}
+        for span, agreed in zip(spans, agreement):
+            key = (span.passage_index, *sentence_bounds(hits[span.passage_index].text, span.start, span.end))
+            sentences.setdefault(key, []).append((span, agreed))
+        candidates = []
+        for members in sentences.values():
+            best, agreed = max(members, key=lambda member: member[0].score * known_answer_weight(member[1]))
+            pooled = min(1.0, sum(span.score for span, _ in members))
+            candidates.append((replace(best, score=pooled), agreed, max(other for _, other in members)))
+        return candidates
 
     def _relevance(self, question: str, hits: list, spans: list) -> list[float]:
         """Per span, its quoted sentence's similarity to the question to the RELEVANCE_POWER."""
