@@ -134,3 +134,11 @@ _ASKS_NAME = re.compile(r"\b(?:what'?s|what is|do you (?:know|remember)|did i (?
 def asks_own_name(text: str) -> bool:
     """"what's my name?": a question about what the session remembers, which no intent covers."""
     return _ASKS_NAME.search(text) is not None
+
+
+_ASKS_WHY = re.compile(r"^\s*(?:but|and|ok(?:ay)?|so|hm+)?[\s,]*(?:why(?:\s+not)?|how come|why is that|why can'?t (?:i|you))\s*[?!.]*\s*$", re.IGNORECASE)
+
+
+def asks_why(text: str) -> bool:
+    """A bare "why not?" / "how come?": a request for the reason behind the last refusal."""
+    return _ASKS_WHY.match(text) is not None

@@ -11,6 +11,8 @@ plain data. State lives in two JSON-serialisable dicts the engine persists per s
   reminder; after ``MAX_IGNORED_TURNS`` such turns the flow is dropped, so a "yes" much later
   never confirms a cancellation the customer has forgotten about.
 - ``offer``: ``"human"`` when the previous reply offered a person (valid for one turn).
+- ``refusal``: the flow and order the previous reply refused ("can't be cancelled"), so that a
+  bare "why not?" next gets the reason (valid for one turn).
 - ``angry_turns``: how many messages the emotion model found angry.
 - ``customer_name``: the name the customer introduced themselves with ("hi, I'm Sarah";
   ``name_given`` is then set), else from the last order looked up, for friendlier templates.
@@ -35,7 +37,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from assistant.contract import Evidence
-from plugins.customer_service.cues import asks_own_name, find_address, find_name, find_order_numbers, mentions_flow, plain_yes_no
+from plugins.customer_service.cues import asks_own_name, asks_why, find_address, find_name, find_order_numbers, mentions_flow, plain_yes_no
 from plugins.customer_service.orders import Order, OrderBook
 from plugins.customer_service.templates import Templates
 
@@ -71,6 +73,8 @@ class Understanding:
     name: str | None = None
     #: "what's my name?"
     asks_name: bool = False
+    #: A bare "why not?", asking for the reason behind the last refusal.
+    asks_why: bool = False
 
     @classmethod
     def read(cls, text: str, intent: str | None, confidence: float, angry: bool = False) -> "Understanding":
@@ -91,6 +95,7 @@ class Understanding:
             plain_answer=plain_yes_no(text),
             name=find_name(text),
             asks_name=asks_own_name(text),
+            asks_why=asks_why(text),
         )
 
     def yes_no(self, flow: str | None = None) -> str | None:
@@ -161,6 +166,8 @@ def order_values(order: Order) -> dict[str, Any]:
 
 #: Statuses whose estimated delivery can pass while the order is still on its way.
 UNDELIVERED_STATUSES = ("processing", "shipped")
+#: Statuses of an order with the carrier: too late to cancel or re-address, for the reason ``refusal_reason`` gives.
+IN_TRANSIT_STATUSES = ("shipped", "out_for_delivery")
 
 
 class Dialogue:
@@ -174,6 +181,8 @@ class Dialogue:
     def answers_pending(self, u: Understanding, state: dict) -> bool:
         """Whether the message answers the question the last reply asked (for routing)."""
         if state.get("offer") == "human" and u.yes_no() is not None:
+            return True
+        if u.asks_why and state.get("refusal"):
             return True
         pending = state.get("pending")
         if not pending:
@@ -189,6 +198,7 @@ class Dialogue:
 
     def respond(self, u: Understanding, state: dict, slots: dict) -> Outcome:
         offer = state.pop("offer", None)
+        refusal = state.pop("refusal", None)
         if u.name:
             state["customer_name"], state["name_given"] = u.name, True
         if u.angry:
@@ -211,6 +221,10 @@ class Dialogue:
             return self._handoff(u, state, "the customer is still frustrated")
         if u.asks_name:
             outcome = self._with_reminder(Outcome(self._your_name(state), GREETING_INTENT, u.confidence), state)
+        elif u.asks_why and refusal:
+            # "why not?" right after "can't be cancelled" asks for the reason, not to drop the subject.
+            outcome = Outcome(self.templates.message("refusal_reason", refusal["flow"], **refusal["values"]), refusal["flow"], u.confidence)
+            outcome.offers_human = refusal["flow"] == "change_address"
         else:
             outcome = self._continue_pending(u, state, slots) or self._new_topic(u, state, slots)
         if u.angry:
@@ -305,6 +319,8 @@ class Dialogue:
             key = "cannot_cancel" if flow == "cancel_order" else "cannot_change_address"
             outcome.text = self.templates.message(key, **values)
             outcome.offers_human = flow == "change_address"
+            if order.status in IN_TRANSIT_STATUSES:
+                state["refusal"] = {"flow": flow, "values": {key: values[key] for key in ("order_number", "status", "carrier")}}
             self._clear(state, slots)
         else:
             if flow == "cancel_order":

@@ -41,6 +41,7 @@ REQUIRED_MESSAGES = (
     "human_declined",
     "confirm_human",
     "your_name",
+    "refusal_reason",
     "complaint",
     "handoff",
     "document_answer",

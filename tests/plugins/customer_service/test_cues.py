@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.customer_service.cues import asks_own_name, find_address, find_order_numbers, is_shouting, mentions_flow, plain_yes_no
+from plugins.customer_service.cues import asks_own_name, asks_why, find_address, find_order_numbers, is_shouting, mentions_flow, plain_yes_no
 
 
 @pytest.mark.parametrize(
@@ -92,3 +92,12 @@ def test_shouting():
 )
 def test_asks_own_name(text, asks):
     assert asks_own_name(text) is asks
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [("why not?", True), ("but why", True), ("How come?", True), ("ok why?", True), ("why can't i?", True),
+     ("why is my refund late?", False), ("why not cancel it", False), ("no", False)],
+)
+def test_asks_why(text, asks):
+    assert asks_why(text) is asks

@@ -101,6 +101,18 @@ def test_the_name_on_a_looked_up_order_is_not_taken_for_the_customers_own(chat):
     assert "in the name of" in chat.say("do you know my name", None).text
 
 
+def test_why_not_after_a_refusal_gets_the_reason(chat):
+    chat.say("can i cancel order 10004", "cancel_order")
+    assert chat.dialogue.answers_pending(Understanding.read("why?", None, 0.3), chat.state)  # routed here whatever the intent
+    reason = chat.say("why not?", "deny")
+    assert "a shipped order can't be stopped" in reason.text and "UPS" in reason.text and reason.handoff_reason is None
+    # only right after the refusal: later, "why not?" is read as usual
+    assert "can't be stopped" not in chat.say("why not?", "deny").text
+    chat.say("please send order 10015 to 1 Elm Street, Springfield", "change_address")
+    redirect = chat.say("how come?", "bot_capabilities")
+    assert "USPS can't" in redirect.text and redirect.offers_human
+
+
 def test_cancel_writes_only_after_yes(chat, orders):
     chat.say("I want to cancel my order", "cancel_order")
     question = chat.say("10007").text
