@@ -223,7 +223,7 @@ class Dialogue:
             outcome = self._with_reminder(Outcome(self._your_name(state), GREETING_INTENT, u.confidence), state)
         elif u.asks_why and refusal:
             # "why not?" right after "can't be cancelled" asks for the reason, not to drop the subject.
-            outcome = Outcome(self.templates.message("refusal_reason", refusal["flow"], **refusal["values"]), refusal["flow"], u.confidence)
+            outcome = Outcome(self._refusal_reason(refusal), refusal["flow"], u.confidence)
             outcome.offers_human = refusal["flow"] == "change_address"
         else:
             outcome = self._continue_pending(u, state, slots) or self._new_topic(u, state, slots)
@@ -444,6 +444,13 @@ class Dialogue:
         outcome = Outcome(found.text, u.intent, u.confidence if u.intent else found.confidence, found.evidence)
         outcome.offers_human = not found.exact
         return outcome
+
+    def _refusal_reason(self, refusal: dict) -> str:
+        """Why the order could not be cancelled or re-addressed; USPS cannot redirect a package at all."""
+        key = refusal["flow"]
+        if key == "change_address" and refusal["values"]["carrier"] == "USPS":
+            key = "change_address_usps"
+        return self.templates.message("refusal_reason", key, **refusal["values"])
 
     def _your_name(self, state: dict) -> str:
         """What the session knows of the customer's name: given in chat, or on the last order looked up."""

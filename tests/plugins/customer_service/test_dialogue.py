@@ -110,7 +110,9 @@ def test_why_not_after_a_refusal_gets_the_reason(chat):
     assert "can't be stopped" not in chat.say("why not?", "deny").text
     chat.say("please send order 10015 to 1 Elm Street, Springfield", "change_address")
     redirect = chat.say("how come?", "bot_capabilities")
-    assert "USPS can't" in redirect.text and redirect.offers_human
+    assert "USPS packages can't be redirected" in redirect.text and redirect.offers_human
+    chat.say("change the address of order 10004 to 1 Elm Street, Springfield", "change_address")
+    assert "UPS redirects packages" in chat.say("how come?", None).text
 
 
 def test_cancel_writes_only_after_yes(chat, orders):
