@@ -6,7 +6,9 @@ not similarities) and the reader's calibrated span score against the extractor's
 threshold. When the intent model has recognised a document intent (``return_item`` ...) and
 retrieval found that intent's own help page, the two corroborate each other: a weaker span from
 that page is accepted, and a lower similarity suffices when that page is the most similar one.
-Competing spans are also weighed by their passage's retrieval rank (reader score times
+The reply quotes the whole sentence around a span, so the reader's spans are pooled by sentence
+first: a sentence scores the sum of its spans' probabilities, for the threshold and the ranking.
+Competing sentences are also weighed by their passage's retrieval rank (reader score times
 ``RANK_WEIGHT ** rank``, as open-domain readers combine reader and retriever), so a likely-looking
 span from a barely related page does not beat the answer on the best-matching one, and by how
 much the answers of the reader's closest training questions agree with them (its known answers),

@@ -22,8 +22,8 @@ model is unsure of it (``MIN_HANDOFF_CONFIDENCE``), when the assistant asks firs
 angry message is answered as usual, with an apology and an offer of a person; accepting the
 offer, or a second angry message in the same session, hands off. While a cancellation or address
 change awaits its yes/no, the offer asks the customer to say they want a person instead, so that
-the "yes" still answers the confirmation. A complaint and an answer
-the assistant is not confident about also offer a person, but never hand off on their own.
+the "yes" still answers the confirmation. A complaint, an answer the assistant is not confident
+about and an order past its estimated delivery also offer a person, but never hand off on their own.
 A complaint is a statement, not a question, so it gets the complaints process and that offer
 rather than a quote from a help page. A question for the help pages that names a known order
 ("my order 10001 arrived cracked") gets the order's status before the help pages' answer, as an
@@ -320,7 +320,7 @@ class Dialogue:
             outcome.text = self.templates.message(key, **values)
             outcome.offers_human = flow == "change_address"
             if order.status in IN_TRANSIT_STATUSES:
-                state["refusal"] = {"flow": flow, "values": {key: values[key] for key in ("order_number", "status", "carrier")}}
+                state["refusal"] = {"flow": flow, "values": {name: values[name] for name in ("order_number", "status", "carrier")}}
             self._clear(state, slots)
         else:
             if flow == "cancel_order":

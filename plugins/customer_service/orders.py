@@ -176,6 +176,9 @@ class OrderBook:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        #: The seed's ``as_of`` (None for live data), read once: it never changes after the build.
+        self._as_of: str | None = None
+        self._as_of_read = False
 
     @classmethod
     def open(cls, folder: Path, seed: Path) -> "OrderBook":
@@ -222,12 +225,14 @@ class OrderBook:
 
     def today(self) -> date:
         """The day the orders describe: the seed's ``as_of`` if it had one, else the real date."""
-        with self._connect() as db:
-            try:
-                row = db.execute("SELECT value FROM store_facts WHERE key = 'as_of'").fetchone()
-            except sqlite3.OperationalError:  # a database built before store_facts existed
-                row = None
-        return date.fromisoformat(row["value"]) if row else date.today()
+        if not self._as_of_read:
+            with self._connect() as db:
+                try:
+                    row = db.execute("SELECT value FROM store_facts WHERE key = 'as_of'").fetchone()
+                except sqlite3.OperationalError:  # a database built before store_facts existed
+                    row = None
+            self._as_of, self._as_of_read = (row["value"] if row else None), True
+        return date.fromisoformat(self._as_of) if self._as_of else date.today()
 
     def _guarded_update(self, number: str, assignment: str, values: tuple, event: str, detail: str) -> bool:
         placeholders = ", ".join("?" for _ in CHANGEABLE_STATUSES)
