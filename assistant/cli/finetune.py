@@ -96,6 +96,10 @@ def finetune(
     force: bool = typer.Option(False, "--force", help="Activate the new version even if it scores worse than the active one."),
     quantize: bool = typer.Option(False, "--quantize", help="Also write an int8 version (faster on CPU) and activate that one."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run from its last checkpoint."),
+    embedding_member: Optional[bool] = typer.Option(
+        None, "--embedding-member/--no-embedding-member", help="Text classifiers: also fit a logistic regression on the frozen "
+        "base model's embeddings and average it with the fine-tuned model (default: the plugin's choice per model)."
+    ),
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
     """Fine-tune a plugin's models; each run writes a new version, activated only if it is not worse."""
@@ -121,6 +125,7 @@ def finetune(
                 force=force,
                 quantize=quantize,
                 resume=resume,
+                embedding_member=embedding_member,
                 on_progress=display,
             )
         console.print(results_table(results))

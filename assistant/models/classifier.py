@@ -9,6 +9,8 @@ the same representation the model was pre-trained to produce, so fine-tuning sta
 meaningful sentence vector. ``pooling="cls"`` (first token, no pooler) is kept as an option for
 comparisons. A version folder stays an ordinary HF encoder folder (config.json, weights,
 tokenizer) plus ``classification_head.safetensors``; the manifest says how to put them together.
+A version trained with ``embedding_member`` also holds a frozen-embedding logistic regression whose
+probabilities are averaged with the fine-tuned model's (see ``assistant.models.embedding_member``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from assistant.errors import ModelCorruptedError
 from assistant.models.base import CalibratedModel, load_encoder, quiet_transformers
+from assistant.models.embedding_member import EmbeddingMember
 from assistant.models.quantization import load_quantized, quantize_int8, save_quantized
 from assistant.models.registry import Manifest
 
@@ -80,7 +83,7 @@ class PooledTextClassifier(nn.Module):
 @dataclass
 class Prediction:
     label: str
-    #: Temperature-scaled softmax probability of ``label``.
+    #: Temperature-scaled softmax probability of ``label`` (with an embedding member: see ``average_members``).
     confidence: float
     #: True when ``confidence`` is below the abstain threshold chosen on validation.
     abstain: bool
@@ -92,6 +95,15 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     scaled = scaled - scaled.max(axis=-1, keepdims=True)
     exp = np.exp(scaled)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def average_members(fine_tuned: np.ndarray, member: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """The two models' mean probabilities, sharpened by the ensemble's own temperature.
+
+    The mean of two calibrated models is under-confident (where they disagree it is flat), and the
+    plugins' confidence thresholds assume calibrated confidences, so a second temperature, fitted on
+    validation after averaging, divides the log of the mean."""
+    return softmax(np.log(np.maximum((fine_tuned + member) / 2, 1e-12)), temperature)
 
 
 def batched_order(texts: list[str], batch_size: int) -> list[list[int]]:
@@ -124,9 +136,15 @@ class TextClassifier(CalibratedModel):
                 model = load_quantized(skeleton, path)
             else:
                 model = PooledTextClassifier.from_folder(path, len(manifest.labels), pooling)
+            member = EmbeddingMember.load(path, manifest.quantized) if manifest.training.get("embedding_member") else None
         except (OSError, RuntimeError, ValueError, KeyError) as exc:
             raise ModelCorruptedError(manifest.plugin, str(path), f"its weights do not load: {exc}") from exc
-        return cls(model, tokenizer, manifest, path)
+        return cls(model, tokenizer, manifest, path, member)
+
+    def __init__(self, model, tokenizer, manifest, path, member: EmbeddingMember | None = None):
+        super().__init__(model, tokenizer, manifest, path)
+        #: The frozen-embedding logistic regression averaged into the probabilities, or None.
+        self.member = member
 
     @property
     def labels(self) -> list[str]:
@@ -134,7 +152,8 @@ class TextClassifier(CalibratedModel):
 
     def quantized(self) -> "TextClassifier":
         """An int8 copy of this classifier (same tokenizer and calibration) for faster CPU inference."""
-        return TextClassifier(quantize_int8(self.model), self.tokenizer, replace(self.manifest, quantized=True), self.path)
+        member = self.member.quantized() if self.member is not None else None
+        return TextClassifier(quantize_int8(self.model), self.tokenizer, replace(self.manifest, quantized=True), self.path, member)
 
     def save_weights(self, folder: Path) -> None:
         """Write this classifier's weights and tokenizer (the caller writes the manifest)."""
@@ -144,6 +163,8 @@ class TextClassifier(CalibratedModel):
             save_quantized(self.model, folder)
         else:
             self.model.save(folder)
+        if self.member is not None:
+            self.member.save(folder, self.manifest.quantized)
 
     def logits(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32) -> np.ndarray:
         """Raw (uncalibrated) logits, one row per text, in input order."""
@@ -162,7 +183,14 @@ class TextClassifier(CalibratedModel):
 
     def probabilities(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32) -> np.ndarray:
         """Temperature-scaled class probabilities, columns in ``labels`` order."""
-        return softmax(self.logits(texts, pairs, batch_size), self.temperature)
+        return self.blend(softmax(self.logits(texts, pairs, batch_size), self.temperature), texts)
+
+    def blend(self, probabilities: np.ndarray, texts: list[str]) -> np.ndarray:
+        """The fine-tuned model's probabilities averaged with the embedding member's (unchanged without one)."""
+        if self.member is None:
+            return probabilities
+        temperature = float(self.manifest.calibration.get("ensemble_temperature", 1.0))
+        return average_members(probabilities, self.member.probabilities(texts), temperature)
 
     def predict(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32) -> list[Prediction]:
         probs = self.probabilities(texts, pairs, batch_size)

@@ -39,7 +39,8 @@ TRANSFORMERS_NOTE = (
 
 
 QA_ONLY = {"doc_stride", "max_answer_tokens", "qa_holdout", "no_answer_passages", "no_answer_examples", "known_answers", "known_answer_questions"}
-CLASSIFICATION_ONLY = {"pooling", "out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall", "label_smoothing"}
+CLASSIFICATION_ONLY = {"pooling", "out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall", "label_smoothing",
+                       "embedding_member", "embedding_member_C"}
 
 
 def _percent(value) -> str:
@@ -75,7 +76,7 @@ def write_model_card(folder: Path, manifest: Manifest, report: dict, data: dict)
         "epochs", "lr", "batch_size", "max_length", "seed", "weight_decay", "warmup_ratio", "label_smoothing",
         "patience", "lr_scheduler", "group_by_length", "pooling", "out_of_scope_label", "min_in_scope_accuracy", "min_out_of_scope_recall",
         "doc_stride", "max_answer_tokens", "qa_holdout", "no_answer_passages", "no_answer_examples", "known_answers", "known_answer_questions", "head_lr_multiplier",
-        "precision", "mixed_precision", "attention_dropout", "hidden_dropout", "freeze_layers", "time_limit_s",
+        "embedding_member", "embedding_member_C", "precision", "mixed_precision", "attention_dropout", "hidden_dropout", "freeze_layers", "time_limit_s",
         "steps", "epochs_run", "best_step", "resumed_from_step", "wall_time_s", "quantized_from",
     )
     skipped = CLASSIFICATION_ONLY if manifest.task == "extractive-qa" else QA_ONLY
@@ -95,6 +96,11 @@ def write_model_card(folder: Path, manifest: Manifest, report: dict, data: dict)
         "## Calibration",
         "",
         f"- temperature: {manifest.calibration.get('temperature', 1.0):.4f} (fitted on validation by minimising NLL)",
+    ]
+    if "ensemble_temperature" in manifest.calibration:
+        lines.append(f"- embedding member (C={training.get('embedding_member_C')}) averaged in, then ensemble temperature "
+                     f"{manifest.calibration['ensemble_temperature']:.4f} (fitted on validation after averaging)")
+    lines += [
         f"- abstain threshold: {manifest.calibration.get('abstain_threshold', 0.0):.4f} on the calibrated confidence",
         f"- threshold rule: {calibration.get('rule', 'inherited from the full-precision version')}",
     ]

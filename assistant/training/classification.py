@@ -11,7 +11,8 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, TrainerCallback
 
 from assistant.errors import DataFormatError
 from assistant.models.base import load_encoder, quiet_transformers
-from assistant.models.classifier import PooledTextClassifier, TextClassifier, softmax
+from assistant.models.classifier import PooledTextClassifier, TextClassifier, average_members, softmax
+from assistant.models.embedding_member import EmbeddingMember
 from assistant.models.registry import Manifest
 from assistant.training import runner
 from assistant.training.calibration import choose_threshold, fit_temperature
@@ -116,7 +117,14 @@ def train_classifier(
             config, trainer, resumed_from, train_examples=len(train), validation_examples=len(validation)
         ),
     )
-    classifier = TextClassifier(trainer.model, tokenizer, manifest, run_dir)
+    member = None
+    if config.embedding_member:
+        runner.emit(on_progress, model_name, "calibrate", 0, 1, "fitting the embedding member on the frozen base model")
+        member = EmbeddingMember.fit(
+            base_model, [e.text for e in train], [label_ids[e.label] for e in train], len(labels), config.max_length, config.seed
+        )
+        manifest.training["embedding_member_C"] = member.regularisation
+    classifier = TextClassifier(trainer.model, tokenizer, manifest, run_dir, member)
     runner.emit(on_progress, model_name, "calibrate", 0, 1, "fitting temperature and abstain threshold on validation")
     report = calibrate_classifier(
         classifier, validation, config.out_of_scope_label, config.min_in_scope_accuracy, config.min_out_of_scope_recall
@@ -132,7 +140,8 @@ def calibrate_classifier(
     min_in_scope_accuracy: float | None = None,
     min_out_of_scope_recall: float | None = None,
 ) -> dict:
-    """Fit temperature on in-scope validation rows, then the abstain threshold; store both in the manifest."""
+    """Fit temperature on in-scope validation rows (and, with an embedding member, the ensemble's own
+    temperature after averaging), then the abstain threshold on what the classifier will give; store them in the manifest."""
     index = {label: i for i, label in enumerate(classifier.labels)}
     texts = [e.text for e in validation]
     pairs = [e.text_pair or "" for e in validation] if any(e.text_pair for e in validation) else None
@@ -141,13 +150,18 @@ def calibrate_classifier(
     known = np.array([e.label in index for e in validation], dtype=bool)
     targets = np.array([index.get(e.label, 0) for e in validation])
     temperature = fit_temperature(logits[known], targets[known])
+    calibration = {"temperature": temperature}
     probs = softmax(logits, temperature)
+    if classifier.member is not None:
+        averaged = average_members(probs, classifier.member.probabilities(texts))
+        calibration["ensemble_temperature"] = fit_temperature(np.log(averaged[known]), targets[known])
+        probs = softmax(np.log(averaged), calibration["ensemble_temperature"])
     correct = (probs.argmax(axis=1) == targets) & known
     use = known | oos
     choice = choose_threshold(probs.max(axis=1)[use], correct[use], oos[use], min_in_scope_accuracy, min_out_of_scope_recall)
-    classifier.manifest.calibration = {"temperature": temperature, "abstain_threshold": choice["abstain_threshold"]}
+    classifier.manifest.calibration = {**calibration, "abstain_threshold": choice["abstain_threshold"]}
     report = evaluate_classifier(classifier, validation, out_of_scope_label)
-    report["calibration"] = {"temperature": temperature, **choice}
+    report["calibration"] = {**calibration, **choice}
     classifier.manifest.metrics = scalar_metrics(report)
     return report
 

@@ -62,6 +62,9 @@ class TrainConfig:
     #: QA: keep the training questions and their answers, embedded, with the model, for a caller to
     #: weigh spans by what similar known questions were answered (see assistant.models.known_answers).
     known_answers: bool = False
+    #: Single-text classification: also fit a logistic regression on the frozen base model's embeddings and
+    #: average its probabilities with the fine-tuned model's (see assistant.models.embedding_member).
+    embedding_member: bool = False
     #: Longest the training loop may take, in seconds (None: no limit). The first steps are timed and the
     #: epochs cut to what fits (see training.runner.fit_time_limit); a faster machine trains the full schedule.
     time_limit_s: float | None = None
@@ -137,6 +140,8 @@ def build_config(model: str, task: str, spec_defaults: dict[str, Any], overrides
          "a fraction between 0 and 1 of the questions (extractive-qa only)"),
         ("known_answers", isinstance(config.known_answers, bool) and (task == "extractive-qa" or not config.known_answers),
          "true or false (true for extractive-qa only)"),
+        ("embedding_member", isinstance(config.embedding_member, bool) and (task == "sequence-classification" or not config.embedding_member),
+         "true or false (true for sequence-classification only: the member embeds single texts)"),
         ("hidden_dropout", config.hidden_dropout is None or 0 <= config.hidden_dropout < 1, "between 0 and 1, or None for the base model's"),
         ("time_limit_s", config.time_limit_s is None or config.time_limit_s > 0, "a number of seconds, or 0 for no limit"),
         ("precision", config.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),

@@ -93,6 +93,7 @@ def finetune_plugin(
     force: bool = False,
     quantize: bool = False,
     resume: bool = True,
+    embedding_member: bool | None = None,
     on_progress: Callable[[dict], None] | None = None,
 ) -> list[FinetuneResult]:
     """Train the plugin's models (see the module docstring); then, when the whole plugin was trained
@@ -100,7 +101,8 @@ def finetune_plugin(
 
     ``time_limit`` bounds the whole command in seconds (default: the plugin's ``finetune_time_limit_s``
     when it trains everything from its bundled data; 0 lifts every limit, the specs' own included):
-    each model's training loop gets what is left of it, less ``TIME_LIMIT_RESERVE``."""
+    each model's training loop gets what is left of it, less ``TIME_LIMIT_RESERVE``. ``embedding_member``
+    (None: each spec's own setting) applies to the single-text classifiers only."""
     started = time.monotonic()
     data = Path(data).expanduser() if data is not None else None
     specs = select_specs(plugin, model, data)
@@ -112,7 +114,11 @@ def finetune_plugin(
         raise AssistantError(f"--time-limit {time_limit:g} is negative: give a number of seconds, or 0 for no limit.")
     overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length, "seed": seed,
                  "precision": precision, "time_limit_s": 0 if time_limit == 0 else None}
-    configs = [build_config(spec.name, spec.task, spec.defaults, overrides) for spec in specs]
+    configs = [
+        build_config(spec.name, spec.task, spec.defaults,
+                     {**overrides, "embedding_member": embedding_member if spec.task == "sequence-classification" else None})
+        for spec in specs
+    ]
     for spec in specs:  # every declaration is checked before any training time is spent
         check_primary_metric(spec.name, spec.task, spec.primary_metric)
     results = []

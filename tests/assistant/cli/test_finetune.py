@@ -64,7 +64,7 @@ def run(*args: str):
 
 def test_finetune_then_list_rollback_activate_and_eval(installed, tmp_path, tiny_bert_path):
     data_dir = str(tmp_path / "data")
-    first = run("finetune", "--plugin", "cli_tiny", "--base-model", tiny_bert_path, "--data-dir", data_dir)
+    first = run("finetune", "--plugin", "cli_tiny", "--base-model", tiny_bert_path, "--embedding-member", "--data-dir", data_dir)
     assert first.exit_code == 0, first.output
     assert "v0001" in first.output and "first version of this model" in first.output
 
@@ -72,6 +72,8 @@ def test_finetune_then_list_rollback_activate_and_eval(installed, tmp_path, tiny
                  "--seed", "42", "--no-resume", "--data-dir", data_dir)
     assert second.exit_code == 0, second.output
     assert "v0002" in second.output and "worse than the active" in second.output
+    versions = tmp_path / "data" / "models" / "cli_tiny" / "intent" / "versions"
+    assert (versions / "v0001" / "embedding_member").is_dir() and not (versions / "v0002" / "embedding_member").exists()
 
     listed = run("models", "list", "--plugin", "cli_tiny", "--data-dir", data_dir)
     assert listed.exit_code == 0, listed.output

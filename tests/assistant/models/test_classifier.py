@@ -10,7 +10,7 @@ from transformers import AutoTokenizer
 
 from assistant.errors import ModelCorruptedError
 from assistant.models.base import load_encoder
-from assistant.models.classifier import PooledTextClassifier, TextClassifier, softmax
+from assistant.models.classifier import PooledTextClassifier, TextClassifier, average_members, softmax
 from assistant.models.registry import Manifest
 
 LABELS = ["billing", "delivery", "returns"]
@@ -94,3 +94,14 @@ def test_label_smoothing_is_applied_in_the_training_loss(tiny_bert_path):
     expected = -(targets * torch.log_softmax(output.logits, dim=-1)).sum(dim=-1).mean()
     assert output.loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert output.loss.item() != pytest.approx(torch.nn.functional.cross_entropy(output.logits, labels).item(), rel=1e-3)
+
+
+def test_averaged_members_keep_the_mean_at_temperature_one_and_sharpen_below_it():
+    fine_tuned = np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1]])
+    member = np.array([[0.5, 0.3, 0.2], [0.1, 0.3, 0.6]])
+    assert np.allclose(average_members(fine_tuned, member), (fine_tuned + member) / 2)
+    sharper = average_members(fine_tuned, member, 0.5)
+    assert np.allclose(sharper.sum(axis=1), 1)
+    assert (sharper.argmax(axis=1) == ((fine_tuned + member) / 2).argmax(axis=1)).all()
+    assert (sharper.max(axis=1) > ((fine_tuned + member) / 2).max(axis=1)).all()
+    assert np.isfinite(average_members(np.array([[1.0, 0.0]]), np.array([[1.0, 0.0]]), 0.5)).all()

@@ -12,7 +12,7 @@ import pytest
 from assistant.config import Settings
 from assistant.contract import ModelSpec
 from assistant.errors import AssistantError, DataFormatError, TrainingSettingError
-from assistant.models.classifier import TextClassifier, softmax
+from assistant.models.classifier import TextClassifier, average_members, softmax
 from assistant.models.qa import AnswerExtractor
 from assistant.models.registry import ModelRegistry
 from assistant.training import finetune_plugin
@@ -167,6 +167,36 @@ def test_label_smoothing_trains_a_loadable_classifier(settings, tiny_bert_path, 
     classifier = TextClassifier.load(ModelRegistry(settings.models_dir).active("tiny", "intent").path)
     assert classifier.manifest.training["label_smoothing"] == 0.1
     assert result.metrics["accuracy"] > 0.5  # chance is 1/3
+
+
+def test_an_embedding_member_is_saved_with_the_version_and_averaged_into_its_probabilities(settings, tiny_bert_path, tmp_path):
+    spec = ModelSpec("intent", "sequence-classification", write_intents_csv(tmp_path / "intents.csv"), defaults=dict(FAST))
+    finetune_plugin(make_plugin(settings, [spec]), settings, base_model=tiny_bert_path, embedding_member=True, quantize=True)
+    texts = [text for text, _ in intent_rows()]
+    for version in ModelRegistry(settings.models_dir).versions("tiny", "intent"):
+        classifier = TextClassifier.load(version.path)
+        assert (version.path / "embedding_member" / "logistic_regression.safetensors").is_file()
+        assert classifier.member is not None and classifier.manifest.training["embedding_member_C"] > 0
+        fine_tuned = softmax(classifier.logits(texts), classifier.temperature)
+        member = classifier.member.probabilities(texts)
+        assert member.shape == fine_tuned.shape and np.allclose(member.sum(axis=1), 1)
+        assert not np.allclose(member, fine_tuned, atol=0.01)
+        found = classifier.predict(texts)
+        ensemble = average_members(fine_tuned, member, classifier.manifest.calibration["ensemble_temperature"])
+        assert [p.confidence for p in found] == pytest.approx(ensemble.max(axis=1).tolist(), abs=1e-5)
+        assert "embedding_member" in (version.path / "README.md").read_text()
+    full, int8 = (TextClassifier.load(v.path) for v in ModelRegistry(settings.models_dir).versions("tiny", "intent"))
+    assert not full.manifest.quantized and int8.manifest.quantized
+    assert np.mean(full.member.probabilities(texts).argmax(1) == int8.member.probabilities(texts).argmax(1)) > 0.9
+
+
+def test_the_embedding_member_is_refused_for_pairs_and_ignored_by_the_extractor(settings, tiny_bert_path, tmp_path):
+    pairs = ModelSpec("fit", "pair-classification", write_intents_csv(tmp_path / "pairs.csv"), defaults={**FAST, "embedding_member": True})
+    with pytest.raises(TrainingSettingError, match="embedding_member.*sequence-classification only"):
+        finetune_plugin(make_plugin(settings, [pairs]), settings, base_model=tiny_bert_path)
+    (answers,) = finetune_plugin(make_plugin(settings, specs_in(tmp_path)), settings, model="answers", base_model=tiny_bert_path,
+                                 embedding_member=True)
+    assert not (answers.path / "embedding_member").exists()
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp32"])
