@@ -87,7 +87,8 @@ class CustomerServicePlugin(Plugin):
                 DATA / "intents.csv",
                 description="What the customer wants (32 store intents, including affirm/deny for confirmations, and out_of_scope).",
                 primary_metric="accuracy",
-                defaults={"epochs": 8, "lr": 1e-4, "batch_size": 32, "max_length": 48, "patience": 0},
+                # The frozen-embedding member: +1.1 points of accuracy over six splits for ~12 s of training (docs/benchmarks.md).
+                defaults={"epochs": 8, "lr": 1e-4, "batch_size": 32, "max_length": 48, "patience": 0, "embedding_member": True},
             ),
             ModelSpec(
                 "emotion",
