@@ -20,7 +20,9 @@ about added documents, which no known question is about).
 Documents added to the store beyond the bundled help pages (uploads) belong to no intent: a
 question whose closest passage is in one of them is answered from the documents whatever the
 intent model says, since it was never trained on them.
-With no exact answer the most relevant passage is shown, saying that it is not an exact answer
+A customer who reports a problem ("my kettle arrived broken") rather than asks gets the intent
+page's advice on what to do, and an offer of a person, unless the reader's best sentence is on that
+page already. With no exact answer the most relevant passage is shown, saying that it is not an exact answer
 (the dialogue then offers a person), when the intent or a high similarity vouches for it;
 otherwise the answer is None, and the dialogue says it is not sure instead of guessing.
 """
@@ -35,7 +37,9 @@ from pathlib import Path, PurePath
 import numpy as np
 
 from assistant.contract import Evidence
+from assistant.models.qa import AnswerSpan
 from knowledge.fusion import reciprocal_rank_fusion
+from plugins.customer_service.cues import is_report
 from plugins.customer_service.dialogue import DocumentAnswer
 from plugins.customer_service.templates import DocumentIntent, Templates
 
@@ -273,7 +277,12 @@ class DocumentAnswerer:
         relevance = self._relevance(question, hits, [span for span, _ in accepted])
         weights = [weight(span, r, agreed) for (span, agreed), r in zip(accepted, relevance)]
         if accepted:
-            return self._quoted(hits, accepted[weights.index(max(weights))][0], spec)
+            best = accepted[weights.index(max(weights))][0]
+            if not on_intent_page(best) and (reported := self._reported(question, spec, hits)):
+                return reported
+            return self._quoted(hits, best, spec)
+        if reported := self._reported(question, spec, hits):
+            return reported
         if spec is not None or retrieval.similarity >= PASSAGE_SIMILARITY:
             return self._passage(hits[0], question)
         return None
@@ -346,6 +355,24 @@ class DocumentAnswerer:
             file=PurePath(hit.source).name,
         )
         return DocumentAnswer(text=text, evidence=[evidence, *others], confidence=span.score)
+
+    def _reported(self, question: str, spec: DocumentIntent | None, hits: list) -> DocumentAnswer | None:
+        """The intent page's advice on what to do, for a customer who reports a problem instead of asking.
+
+        The reader answers questions; given "my kettle arrived broken" it finds some sentence about
+        kettles (the warranty's), so a report whose best sentence is off the intent's page gets the
+        page's own advice instead, and an offer of a person, since reporting is what they came to do.
+        Only where retrieval found the intent's page too: otherwise the intent itself is in doubt."""
+        if spec is None or not spec.report or not is_report(question) or not any(is_intent_page(spec, h.source) for h in hits):
+            return None
+        for hit in self.store.search(spec.report, k=3, mode="bm25"):
+            if is_intent_page(spec, hit.source) and spec.report in hit.text:
+                start = hit.text.index(spec.report)
+                answer = self._quoted([hit], AnswerSpan(0, start, start + len(spec.report), spec.report, 1.0), spec)
+                answer.text = f"{answer.text} {self.templates.message('report_offer')}"
+                answer.offers_human = True
+                return answer
+        return None
 
     def _passage(self, hit, question: str) -> DocumentAnswer:
         """No exact answer: show the most relevant passage, say so, and let the dialogue offer a person."""

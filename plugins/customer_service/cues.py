@@ -142,3 +142,22 @@ _ASKS_WHY = re.compile(r"^\s*(?:but|and|ok(?:ay)?|so|hm+)?[\s,]*(?:why(?:\s+not)
 def asks_why(text: str) -> bool:
     """A bare "why not?" / "how come?": a request for the reason behind the last refusal."""
     return _ASKS_WHY.match(text) is not None
+
+
+_QUESTION_WORDS = (
+    r"(?:what|when|where|why|how|who|which|whose|can|could|do|does|did|is|are|was|were|will|would|should|shall|may|might|"
+    r"have|has|am|any|anything|tell me|i(?:'d| would)? (?:want|like|need) to know|i'?m wondering|i wonder|wondering)\b"
+)
+#: A question starting the message or a clause of it ("it's been 16 days, can i still report it"),
+#: after fillers such as "hi" or "so".
+_QUESTION_CLAUSE = re.compile(
+    r"(?:(?:^|[,;:.!-])\s*(?:(?:hi|hello|hey|so|ok(?:ay)?|and|but|um+|uh+|also|then|please|pls)\b[\s,!.]*)*" + _QUESTION_WORDS
+    + r"|\b(?:and|but|so)\s+(?:what|when|where|why|how|who|which)\b)",
+    re.IGNORECASE,
+)
+
+
+def is_report(text: str) -> bool:
+    """A statement of what happened ("my kettle arrived broken"), not a question: no question mark
+    and no question word or "tell me" at the start of the message or of one of its clauses."""
+    return "?" not in text and not _QUESTION_CLAUSE.search(text)

@@ -124,6 +124,8 @@ class DocumentAnswer:
     confidence: float
     #: False when it shows a relevant passage without having found the answer in it.
     exact: bool = True
+    #: True when the text itself offers a person (the dialogue then hands off on a yes).
+    offers_human: bool = False
 
 
 class DocumentAnswers(Protocol):
@@ -442,7 +444,7 @@ class Dialogue:
         if found is None:
             return Outcome(self.templates.message("not_confident"), u.intent, u.confidence, offers_human=True)
         outcome = Outcome(found.text, u.intent, u.confidence if u.intent else found.confidence, found.evidence)
-        outcome.offers_human = not found.exact
+        outcome.offers_human = not found.exact or found.offers_human
         return outcome
 
     def _refusal_reason(self, refusal: dict) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from assistant.errors import DataFormatError
 
 REQUIRED_MESSAGES = (
+    "report_offer",
     "ask_order_number",
     "invalid_order_number",
     "unknown_order",
@@ -58,6 +59,9 @@ class DocumentIntent:
     lead: str
     #: Said before any quoted answer to this intent, whichever page it comes from ("I'm sorry ...").
     sympathy: str = ""
+    #: Words of the page's sentence saying what to do about the problem, quoted when the customer
+    #: reports it ("my kettle arrived broken") and the reader's best sentence is from another page.
+    report: str = ""
 
 
 class Templates:

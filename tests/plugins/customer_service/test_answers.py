@@ -304,3 +304,36 @@ def test_a_quote_is_the_whole_sentence_even_where_the_passage_cuts_it(tmp_path):
 
     source_text.cache_clear()
     assert '"in 6–10 business days."' in answerer([passage], 0.6, spans).answer("how long to Hawaii?", None).text
+
+
+DAMAGED = ("## Report it within 7 days\n\nContact us within 7 days of delivery through chat, email or the **Report a problem** "
+           "button next to the order in **Account > Orders**. Please include photos.\n\n## Damaged packaging only\n\n"
+           "If the box is damaged but the item inside is fine, you don't need to do anything.")
+WARRANTY = "The warranty covers manufacturing defects: a kettle that stops heating or a handle that loosens."
+
+
+@pytest.mark.parametrize(
+    ("message", "best", "quoted"),
+    [
+        ("my kettle arrived broken", "a kettle that stops heating", "Contact us within 7 days of delivery"),  # report, off-page
+        ("does the warranty cover my kettle?", "a kettle that stops heating", "The warranty covers"),  # a question
+        ("the box was crushed", "you don't need to do anything", "If the box is damaged"),  # report, on the page already
+    ],
+)
+def test_a_reported_problem_gets_its_pages_advice_when_the_reader_looks_elsewhere(message, best, quoted):
+    hits = [hit(WARRANTY, "warranty.md"), hit(DAMAGED, "damaged-items.md")]
+    text, passage = (WARRANTY, 0) if best in WARRANTY else (DAMAGED, 1)
+    found = answerer(hits, 0.6, [span_of(text, best, passage, 0.9)]).answer(message, "damaged_item")
+    assert f'"{quoted}' in found.text
+    reported = quoted.startswith("Contact us")
+    assert found.offers_human is reported and ("just reply yes" in found.text) is reported
+    if reported:
+        assert found.text.startswith("I'm sorry your item arrived damaged. Our policy says:")
+        assert found.evidence[0].source == "damaged-items.md" and found.evidence[0].answer.startswith("Contact us")
+
+
+def test_a_report_without_a_confident_span_gets_the_advice_instead_of_a_passage():
+    hits = [hit(DAMAGED, "damaged-items.md")]
+    found = answerer(hits, 0.6, [span_of(DAMAGED, "photos", 0, 0.1)]).answer("my lamp arrived smashed", "damaged_item")
+    assert found.exact and found.offers_human and '"Contact us within 7 days' in found.text
+    assert not answerer(hits, 0.6, [span_of(DAMAGED, "photos", 0, 0.1)]).answer("what now?", "damaged_item").exact

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.customer_service.cues import asks_own_name, asks_why, find_address, find_order_numbers, is_shouting, mentions_flow, plain_yes_no
+from plugins.customer_service.cues import (
+    asks_own_name, asks_why, find_address, find_order_numbers, is_report, is_shouting, mentions_flow, plain_yes_no,
+)
 
 
 @pytest.mark.parametrize(
@@ -101,3 +103,17 @@ def test_asks_own_name(text, asks):
 )
 def test_asks_why(text, asks):
     assert asks_why(text) is asks
+
+
+@pytest.mark.parametrize(
+    ("text", "report"),
+    [("my kettle arrived broken", True), ("you sent me the wrong size", True), ("payment keeps failing at checkout", True),
+     ("the package never arrived", True), ("my order arrived damaged, what do i do?", False), ("how do i report damage", False),
+     ("hi, can you help with a broken mug", False), ("tell me the return window", False), ("so what happens now", False),
+     ("i'd like to know if damage is covered", False), ("Is my order late", False),
+     ("it's been 16 days since it was marked delivered, can i still report it", False),
+     ("my order went in at 3pm, why didnt it ship today", False), ("it broke and why is that my problem", False),
+     ("the lamp arrived and is broken", True), ("got it today and have to send it back", True)],
+)
+def test_a_report_is_a_statement_not_a_question(text, report):
+    assert is_report(text) is report

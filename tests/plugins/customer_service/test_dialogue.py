@@ -20,9 +20,12 @@ PASSAGE = "Express | 1–2 business days | $14.99"
 
 
 class KnownQuestions:
-    """Answers questions about express shipping from a fixed passage and nothing else."""
+    """Answers questions about express shipping from a fixed passage, and reports a damaged item with an offer of a person."""
 
     def answer(self, question, intent):
+        if intent == "damaged_item":
+            return DocumentAnswer(text="Contact us within 7 days. If you'd like a member of our team to take it from here, just "
+                                       "reply yes.", evidence=[], confidence=0.9, offers_human=True)
         if "express" not in question.lower():
             return None
         start = PASSAGE.index("$14.99")
@@ -345,3 +348,9 @@ def test_angry_complaint_gets_one_apology_and_the_offer(chat):
     outcome = chat.say("this is RIDICULOUS, I want to complain about your service", "complaint", angry=True)
     assert outcome.text.count("sorry") == 1 and "1 business day" in outcome.text and outcome.offers_human
     assert chat.say("yes", "affirm").handoff_reason == "the customer accepted the offer of a person"
+
+
+def test_a_document_answer_that_offers_a_person_hands_off_on_yes(chat):
+    reported = chat.say("my kettle arrived broken", "damaged_item")
+    assert reported.offers_human and reported.handoff_reason is None
+    assert chat.say("yes please", "affirm").handoff_reason is not None

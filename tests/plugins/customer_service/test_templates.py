@@ -35,3 +35,11 @@ def test_broken_templates_are_refused(tmp_path, change, reason):
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(DataFormatError, match=reason):
         Templates.load(path)
+
+
+def test_every_report_quotes_words_of_its_intents_own_page():
+    templates = Templates.load(DATA / "templates.json")
+    reports = {intent: spec for intent, spec in templates.documents.items() if spec.report}
+    assert {"damaged_item", "wrong_item", "missing_item", "payment_failed"} <= set(reports)
+    for intent, spec in reports.items():
+        assert spec.report in (DATA / "docs" / spec.document).read_text(encoding="utf-8"), intent
