@@ -164,7 +164,7 @@ def known_answer_weight(agreement):
 
 def is_intent_page(spec: DocumentIntent | None, source: str | None) -> bool:
     """Whether ``source`` (a store source or path) is the recognised document intent's own help page."""
-    return spec is not None and source is not None and PurePath(source).name == spec.document
+    return spec is not None and source is not None and PurePath(source).name in spec.pages()
 
 
 @lru_cache(maxsize=256)
@@ -362,13 +362,16 @@ class DocumentAnswerer:
         The reader answers questions; given "my kettle arrived broken" it finds some sentence about
         kettles (the warranty's), so a report whose best sentence is off the intent's page gets the
         page's own advice instead, and an offer of a person, since reporting is what they came to do.
-        Only where retrieval found the intent's page too: otherwise the intent itself is in doubt."""
-        if spec is None or not spec.report or not is_report(question) or not any(is_intent_page(spec, h.source) for h in hits):
+        Only where retrieval found the intent's page too (otherwise the intent itself is in doubt); of
+        several pages, the one retrieval ranks first."""
+        page = next((PurePath(h.source).name for h in hits if is_intent_page(spec, h.source)), None)
+        words = spec.pages()[page] if page else ""
+        if not words or not is_report(question):
             return None
-        for hit in self.store.search(spec.report, k=3, mode="bm25"):
-            if is_intent_page(spec, hit.source) and spec.report in hit.text:
-                start = hit.text.index(spec.report)
-                answer = self._quoted([hit], AnswerSpan(0, start, start + len(spec.report), spec.report, 1.0), spec)
+        for hit in self.store.search(words, k=3, mode="bm25"):
+            if PurePath(hit.source).name == page and words in hit.text:
+                start = hit.text.index(words)
+                answer = self._quoted([hit], AnswerSpan(0, start, start + len(words), words, 1.0), spec)
                 answer.text = f"{answer.text} {self.templates.message('report_offer')}"
                 answer.offers_human = True
                 return answer

@@ -11,7 +11,7 @@ in tests rather than showing ``{order_number}`` to a customer.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,13 @@ class DocumentIntent:
     #: Words of the page's sentence saying what to do about the problem, quoted when the customer
     #: reports it ("my kettle arrived broken") and the reader's best sentence is from another page.
     report: str = ""
+    #: More pages that are this intent's own, each with its ``report`` words ("" for none): a
+    #: missing item and a package that never came are one intent, with a page each.
+    also: dict[str, str] = field(default_factory=dict)
+
+    def pages(self) -> dict[str, str]:
+        """Every page of the intent, with its report words."""
+        return {self.document: self.report, **self.also}
 
 
 class Templates:
@@ -88,6 +95,9 @@ class Templates:
             documents = {intent: DocumentIntent(**spec) for intent, spec in data["document_intents"].items()}
         except TypeError as exc:
             raise DataFormatError(str(path), f"a 'document_intents' entry is malformed ({exc})") from exc
+        for intent, spec in documents.items():
+            if not isinstance(spec.also, dict) or not all(isinstance(v, str) for v in [*spec.also, *spec.also.values()]):
+                raise DataFormatError(str(path), f"'document_intents.{intent}.also' must map page file names to report words")
         return cls(data["intents"], documents, data["messages"])
 
     def message(self, *keys: str, **values: Any) -> str:

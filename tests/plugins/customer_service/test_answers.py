@@ -337,3 +337,20 @@ def test_a_report_without_a_confident_span_gets_the_advice_instead_of_a_passage(
     found = answerer(hits, 0.6, [span_of(DAMAGED, "photos", 0, 0.1)]).answer("my lamp arrived smashed", "damaged_item")
     assert found.exact and found.offers_human and '"Contact us within 7 days' in found.text
     assert not answerer(hits, 0.6, [span_of(DAMAGED, "photos", 0, 0.1)]).answer("what now?", "damaged_item").exact
+
+
+LOST = "# Lost or Stolen Packages\n\nPackages occasionally go missing. If yours has, we'll make it right with a replacement or a full refund."
+MISSING = "If your package is missing something or contains the wrong item, let us know within 7 days of delivery and we'll fix it fast."
+CANCEL = "If you cancel before shipping, you're never charged."
+
+
+def test_an_intent_with_two_pages_reports_from_the_one_retrieval_ranks_first():
+    spans = [span_of(CANCEL, "never charged", 0, 0.9)]
+    lost_first = [hit(CANCEL, "order-cancellation.md"), hit(LOST, "lost-or-stolen-packages.md"), hit(MISSING, "wrong-or-missing-items.md")]
+    found = answerer(lost_first, 0.6, spans).answer("the package never arrived", "missing_item")
+    assert '"If yours has, we\'ll make it right' in found.text and found.evidence[0].source == "lost-or-stolen-packages.md"
+    missing_first = [lost_first[0], lost_first[2], lost_first[1]]
+    found = answerer(missing_first, 0.6, spans).answer("a candle is missing from my box", "missing_item")
+    assert '"If your package is missing something' in found.text
+    on_second_page = answerer(lost_first, 0.6, [span_of(LOST, "replacement", 1, 0.3)]).answer("lost package", "missing_item")
+    assert on_second_page.text.startswith("I'm sorry something is missing. Our help page says:")  # the intent's lead, not the default

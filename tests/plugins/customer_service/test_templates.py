@@ -26,6 +26,7 @@ def test_bundled_templates_fill_their_placeholders():
         (lambda d: d.pop("intents"), "'intents'"),
         (lambda d: d["intents"].update(return_item="hi"), "both templated and document-answered"),
         (lambda d: d["document_intents"]["warranty"].pop("lead"), "malformed"),
+        (lambda d: d["document_intents"]["warranty"].update(also=["faq.md"]), "also' must map page file names"),
     ],
 )
 def test_broken_templates_are_refused(tmp_path, change, reason):
@@ -42,4 +43,6 @@ def test_every_report_quotes_words_of_its_intents_own_page():
     reports = {intent: spec for intent, spec in templates.documents.items() if spec.report}
     assert {"damaged_item", "wrong_item", "missing_item", "payment_failed"} <= set(reports)
     for intent, spec in reports.items():
-        assert spec.report in (DATA / "docs" / spec.document).read_text(encoding="utf-8"), intent
+        for page, words in spec.pages().items():
+            assert words in (DATA / "docs" / page).read_text(encoding="utf-8"), (intent, page)
+    assert "lost-or-stolen-packages.md" in templates.documents["missing_item"].pages()
