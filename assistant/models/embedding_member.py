@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from assistant.models.base import load_encoder, quiet_transformers
+from assistant.models.base import batched_order, load_encoder, mean_pool, quiet_transformers, softmax
 from assistant.models.quantization import load_quantized, quantize_int8, save_quantized
 
 FOLDER = "embedding_member"
@@ -29,9 +29,15 @@ C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0)
 DEFAULT_C = 10.0
 
 
-def _batches(texts: list[str], batch_size: int) -> list[list[int]]:
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+def embed(encoder, tokenizer, texts: list[str], max_length: int, batch_size: int = 64) -> np.ndarray:
+    """L2-normalised mean-pooled states of ``encoder``, one row per text, in input order."""
+    result = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
+    with torch.inference_mode():
+        for batch in batched_order(texts, batch_size):
+            encoded = tokenizer([texts[i] for i in batch], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            pooled = mean_pool(encoder(**encoded).last_hidden_state.float(), encoded["attention_mask"])
+            result[batch] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+    return result
 
 
 class EmbeddingMember:
@@ -46,24 +52,8 @@ class EmbeddingMember:
         #: The C cross-validation chose (recorded in the manifest).
         self.regularisation = regularisation
 
-    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        result = np.zeros((len(texts), self.encoder.config.hidden_size), dtype=np.float32)
-        with torch.inference_mode():
-            for batch in _batches(texts, batch_size):
-                encoded = self.tokenizer(
-                    [texts[i] for i in batch], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-                )
-                hidden = self.encoder(**encoded).last_hidden_state.float()
-                mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-                result[batch] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-        return result
-
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        scores = self.embed(texts) @ self.weight.T + self.bias
-        scores -= scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return softmax(embed(self.encoder, self.tokenizer, texts, self.max_length) @ self.weight.T + self.bias)
 
     @classmethod
     def fit(cls, base_model: str, texts: list[str], targets: list[int], num_labels: int, max_length: int,
@@ -75,8 +65,8 @@ class EmbeddingMember:
 
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(base_model)
-        member = cls(load_encoder(base_model), tokenizer, np.zeros((num_labels, 1)), np.zeros(num_labels), max_length, 0.0)
-        features = member.embed(texts)
+        encoder = load_encoder(base_model).eval()
+        features = embed(encoder, tokenizer, texts, max_length)
         targets = np.asarray(targets)
         folds = min(5, int(np.bincount(targets, minlength=num_labels).min()))
         if folds >= 2:  # C chosen by the log-loss of held-out folds: the member's job is its probabilities
@@ -91,7 +81,7 @@ class EmbeddingMember:
         weight, bias = regression.coef_, regression.intercept_
         if weight.shape[0] == 1:  # two labels: sklearn keeps one logit; softmax([0, z]) is its sigmoid
             weight, bias = np.vstack([np.zeros_like(weight), weight]), np.concatenate([[0.0], bias])
-        return cls(member.encoder, tokenizer, weight, bias, max_length, regularisation)
+        return cls(encoder, tokenizer, weight, bias, max_length, regularisation)
 
     def quantized(self) -> "EmbeddingMember":
         return EmbeddingMember(quantize_int8(self.encoder), self.tokenizer, self.weight, self.bias, self.max_length,

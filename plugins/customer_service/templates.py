@@ -18,7 +18,6 @@ from typing import Any
 from assistant.errors import DataFormatError
 
 REQUIRED_MESSAGES = (
-    "report_offer",
     "ask_order_number",
     "invalid_order_number",
     "unknown_order",
@@ -46,6 +45,7 @@ REQUIRED_MESSAGES = (
     "complaint",
     "handoff",
     "document_answer",
+    "report_offer",
     "default_lead",
     "document_passage",
     "not_confident",
