@@ -140,6 +140,32 @@ def _stems(text: str) -> set[str]:
     return {word[:4] for word in re.findall(r"[a-z0-9$]+", text.lower()) if word not in _STOPWORDS}
 
 
+#: Words a follow-up's answer must have stand for what they ask: a price, a time, a place's other name.
+_ASKS_PRICE = re.compile(r"\bhow much\b|\b(?:cost|costs|price|prices|fee|fees|charge|charged)\b", re.IGNORECASE)
+_ASKS_TIME = re.compile(r"\bhow long\b|\bhow soon\b|\bwhen\b", re.IGNORECASE)
+_PRICE_WORDS = r"\$|\bfree\b|\bfees?\b|\bcosts?\b|\bprices?\b"
+_TIME_WORDS = r"\b(?:hours?|days?|weeks?|months?|years?)\b"
+_ALIASES = {"uk": r"\buk\b|united kingdom|britain", "us": r"\bus\b|united states", "usa": r"\busa\b|united states",
+            "eu": r"\beu\b|european union"}
+#: Words of a follow-up that say nothing of its topic: it points back, asks, or was turned into a pattern above.
+_NOT_TOPIC = _STOPWORDS | frozenset(
+    "about and or but they them their those these then also for else if any get take takes need want work cost costs price "
+    "prices fee fees charge charged soon".split()
+)
+
+
+def topic_pattern(topic: str) -> re.Pattern | None:
+    """What a sentence must mention to answer a follow-up about ``topic`` ("for canada" -> Canada;
+    "how much does it cost" -> a price); None when the topic names nothing to look for."""
+    parts = [_PRICE_WORDS] if _ASKS_PRICE.search(topic) else []
+    if _ASKS_TIME.search(topic):
+        parts.append(_TIME_WORDS)
+    for word in re.findall(r"[a-z0-9]+", topic.lower()):
+        if word not in _NOT_TOPIC:
+            parts.append(_ALIASES.get(word, rf"\b{re.escape(word[:4])}"))
+    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+
 def excerpt(text: str, question: str) -> str:
     """The sentences of a passage that share the most words with ``question`` (from the best one on,
     headings left out, cut at about ``MAX_QUOTE_CHARS``); the passage's start when none do."""
@@ -247,7 +273,15 @@ class DocumentAnswerer:
             and retrieval.similarity >= MIN_SIMILARITY
         )
 
-    def answer(self, question: str, intent: str | None, retrieval: Retrieval | None = None) -> DocumentAnswer | None:
+    def answer(
+        self, question: str, intent: str | None, retrieval: Retrieval | None = None, about: str | None = None
+    ) -> DocumentAnswer | None:
+        """The reply to ``question``, or None when the pages do not answer it confidently. With ``about``
+        (the topic of a follow-up, asked together with the question it follows), only an exact answer
+        whose quoted sentence is about that topic counts: the earlier question must not answer itself again."""
+        pattern = topic_pattern(about) if about is not None else None
+        if about is not None and pattern is None:
+            return None
         retrieval = retrieval or self.retrieve(question)
         spec = self.templates.documents.get(intent) if intent else None
         floor = INTENT_PAGE_SIMILARITY if is_intent_page(spec, retrieval.best_source) else MIN_SIMILARITY
@@ -269,6 +303,10 @@ class DocumentAnswerer:
             for span, agreed, corroborating in self._by_sentence(question, reader, hits, spans)
             if span.score >= threshold * (CORROBORATED_FACTOR if on_intent_page(span) or corroborating >= KNOWN_CORROBORATION else 1.0)
         ]
+        if pattern is not None:
+            accepted = [(span, agreed) for span, agreed in accepted if pattern.search(self._quote(hits, span))]
+            if not accepted:
+                return None
 
         def weight(span, relevance: float, agreed: float) -> float:
             boost = INTENT_PAGE_BOOST if on_intent_page(span) else 1.0
@@ -278,7 +316,7 @@ class DocumentAnswerer:
         weights = [weight(span, r, agreed) for (span, agreed), r in zip(accepted, relevance)]
         if accepted:
             best = accepted[weights.index(max(weights))][0]
-            if not on_intent_page(best) and (reported := self._reported(question, spec, hits)):
+            if pattern is None and not on_intent_page(best) and (reported := self._reported(question, spec, hits)):
                 return reported
             return self._quoted(hits, best, spec)
         if reported := self._reported(question, spec, hits):
@@ -310,11 +348,16 @@ class DocumentAnswerer:
         """Per span, its quoted sentence's similarity to the question to the RELEVANCE_POWER."""
         if self.embedder is None or len(spans) < 2:
             return [1.0] * len(spans)
-        quotes = [quote_around(*in_document(hits[span.passage_index], span.start, span.end)) for span in spans]
+        quotes = [self._quote(hits, span) for span in spans]
         unique = list(dict.fromkeys(quotes))
         vectors = self.embedder.embed([question, *unique])
         cosine = dict(zip(unique, (vectors[1:] @ vectors[0]).tolist()))
         return [max(cosine[quote], 1e-3) ** RELEVANCE_POWER for quote in quotes]
+
+    @staticmethod
+    def _quote(hits: list, span) -> str:
+        """The sentence a reply would quote for ``span``."""
+        return quote_around(*in_document(hits[span.passage_index], span.start, span.end))
 
     def _agreement(self, question: str, reader, spans: list) -> list[float]:
         """Per span, how much the reader's known answers agree with it (0 without them)."""
@@ -350,7 +393,7 @@ class DocumentAnswerer:
         text = self.templates.message(
             "document_answer",
             lead=lead,
-            quote=quote_around(*in_document(hit, span.start, span.end)),
+            quote=self._quote(hits, span),
             title=self._title(hit),
             file=PurePath(hit.source).name,
         )

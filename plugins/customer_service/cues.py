@@ -161,3 +161,31 @@ def is_report(text: str) -> bool:
     """A statement of what happened ("my kettle arrived broken"), not a question: no question mark
     and no question word or "tell me" at the start of the message or of one of its clauses."""
     return "?" not in text and not _QUESTION_CLAUSE.search(text)
+
+
+#: Short enough to lean on the last question rather than stand on its own.
+MAX_FOLLOW_UP_WORDS = 8
+_ACKNOWLEDGEMENT = r"(?:(?:ok(?:ay)?|thanks|thank you|great|cool|nice|right|got it|i see|hm+)\b[\s,.!]*)*"
+#: "and for canada?", "what about express?", "how about the uk": the last question, about something else.
+_CONTINUATION = re.compile(
+    rf"^\s*{_ACKNOWLEDGEMENT}(?:(?:and|or|but)\s+(?:(?:what|how)\s+about\s+)?|(?:what|how)\s+about\s+)(?P<topic>\S.*?)[\s?.!]*$",
+    re.IGNORECASE,
+)
+#: "do they expire?", "how much does it cost?": a question about what the last one was about.
+_POINTS_BACK = re.compile(r"\b(?:it|its|they|them|their|those|that)\b", re.IGNORECASE)
+
+
+def follow_up_topic(text: str) -> str | None:
+    """What a short follow-up to the last question asks about ("and for canada?" -> "for canada";
+    "do they expire?" -> the whole message), or None when the message does not lean on an earlier one.
+
+    The reply to a follow-up must be about these words, so that "what about the capital of peru?"
+    after a shipping question is not answered with shipping again."""
+    if len(text.split()) > MAX_FOLLOW_UP_WORDS:
+        return None
+    if match := _CONTINUATION.match(text):
+        return match.group("topic")
+    # "ok do it" answers a confirmation; it asks nothing.
+    if _POINTS_BACK.search(text) and ("?" in text or _QUESTION_CLAUSE.match(text)) and plain_yes_no(text) is None:
+        return text.strip().rstrip("?.! ")
+    return None

@@ -13,6 +13,9 @@ plain data. State lives in two JSON-serialisable dicts the engine persists per s
 - ``offer``: ``"human"`` when the previous reply offered a person (valid for one turn).
 - ``refusal``: the flow and order the previous reply refused ("can't be cancelled"), so that a
   bare "why not?" next gets the reason (valid for one turn).
+- ``last_question``: the question the previous reply answered from the help pages and its intent,
+  so that a follow-up ("what about express?") is asked together with it (valid for one turn; a
+  follow-up's answer keeps the first question, so follow-ups can chain).
 - ``angry_turns``: how many messages the emotion model found angry.
 - ``customer_name``: the name the customer introduced themselves with ("hi, I'm Sarah";
   ``name_given`` is then set), else from the last order looked up, for friendlier templates.
@@ -37,7 +40,16 @@ from datetime import date
 from typing import Any, Protocol
 
 from assistant.contract import Evidence
-from plugins.customer_service.cues import asks_own_name, asks_why, find_address, find_name, find_order_numbers, mentions_flow, plain_yes_no
+from plugins.customer_service.cues import (
+    asks_own_name,
+    asks_why,
+    find_address,
+    find_name,
+    find_order_numbers,
+    follow_up_topic,
+    mentions_flow,
+    plain_yes_no,
+)
 from plugins.customer_service.orders import Order, OrderBook
 from plugins.customer_service.templates import Templates
 
@@ -75,6 +87,8 @@ class Understanding:
     asks_name: bool = False
     #: A bare "why not?", asking for the reason behind the last refusal.
     asks_why: bool = False
+    #: What a short follow-up to the last question asks about ("what about express?" -> "express").
+    follow_up: str | None = None
 
     @classmethod
     def read(cls, text: str, intent: str | None, confidence: float, angry: bool = False) -> "Understanding":
@@ -96,6 +110,7 @@ class Understanding:
             name=find_name(text),
             asks_name=asks_own_name(text),
             asks_why=asks_why(text),
+            follow_up=follow_up_topic(text),
         )
 
     def yes_no(self, flow: str | None = None) -> str | None:
@@ -106,7 +121,9 @@ class Understanding:
         ``affirm``; when the words and the model disagree the answer is None, so the question
         is asked again. Otherwise the model's ``affirm``/``deny`` counts. A short reply the
         model reads as starting a different flow ("ok, cancel it" during an address change)
-        is that request, not an answer."""
+        is that request, not an answer, and a follow-up ("ok and for canada?") asks, it does not answer."""
+        if self.follow_up is not None:
+            return None
         model = YES_NO_INTENTS.get(self.intent or "")
         if self.plain_answer is None:
             return model
@@ -129,8 +146,9 @@ class DocumentAnswer:
 
 
 class DocumentAnswers(Protocol):
-    def answer(self, question: str, intent: str | None) -> DocumentAnswer | None:
-        """A quoted, cited answer, or None when retrieval or the reader is not confident."""
+    def answer(self, question: str, intent: str | None, about: str | None = None) -> DocumentAnswer | None:
+        """A quoted, cited answer, or None when retrieval or the reader is not confident. With ``about``,
+        only an exact answer whose quote is about those words (a follow-up's topic) counts."""
 
 
 @dataclass
@@ -201,6 +219,7 @@ class Dialogue:
     def respond(self, u: Understanding, state: dict, slots: dict) -> Outcome:
         offer = state.pop("offer", None)
         refusal = state.pop("refusal", None)
+        last_question = state.pop("last_question", None)
         if u.name:
             state["customer_name"], state["name_given"] = u.name, True
         if u.angry:
@@ -228,7 +247,11 @@ class Dialogue:
             outcome = Outcome(self._refusal_reason(refusal), refusal["flow"], u.confidence)
             outcome.offers_human = refusal["flow"] == "change_address"
         else:
-            outcome = self._continue_pending(u, state, slots) or self._new_topic(u, state, slots)
+            outcome = (
+                self._continue_pending(u, state, slots)
+                or self._follow_up(u, last_question, state)
+                or self._new_topic(u, state, slots)
+            )
         if u.angry:
             if not outcome.text.startswith("I'm sorry"):
                 outcome.text = f"{self.templates.message('angry_prefix')} {outcome.text}"
@@ -432,20 +455,39 @@ class Dialogue:
             text = self.templates.intents[u.intent].format(**self._name_values(state))
             outcome = Outcome(text, u.intent, u.confidence)
         else:
-            outcome = self._from_documents(u)
+            outcome = self._from_documents(u, state)
             order = self.orders.get(u.order_numbers[0]) if u.order_numbers else None
             if order is not None:
                 self._remember(order, state, slots)
                 outcome.text = f"{self._status(order)}\n\n{outcome.text}"
         return self._with_reminder(outcome, state)
 
-    def _from_documents(self, u: Understanding) -> Outcome:
+    def _from_documents(self, u: Understanding, state: dict) -> Outcome:
         found = self.documents.answer(u.text, u.intent)
         if found is None:
             return Outcome(self.templates.message("not_confident"), u.intent, u.confidence, offers_human=True)
         outcome = Outcome(found.text, u.intent, u.confidence if u.intent else found.confidence, found.evidence)
         outcome.offers_human = not found.exact or found.offers_human
+        if found.exact:
+            state["last_question"] = {"text": u.text, "intent": u.intent}
         return outcome
+
+    def follow_up_answer(self, u: Understanding, last_question: dict | None) -> DocumentAnswer | None:
+        """The help pages' exact answer to a short follow-up to the question just answered ("what about
+        express?", "do they expire?"), asked together with it; None when there is none, and the message
+        is read on its own. Requests of their own (an order flow, a person, an order number) never are."""
+        if last_question is None or u.follow_up is None or u.order_numbers or u.intent in (*FLOWS, HUMAN_INTENT):
+            return None
+        found = self.documents.answer(f"{last_question['text']} {u.text}", last_question["intent"], about=u.follow_up)
+        return found if found is not None and found.exact else None
+
+    def _follow_up(self, u: Understanding, last_question: dict | None, state: dict) -> Outcome | None:
+        found = self.follow_up_answer(u, last_question)
+        if found is None:
+            return None
+        state["last_question"] = last_question
+        outcome = Outcome(found.text, last_question["intent"], found.confidence, found.evidence, offers_human=found.offers_human)
+        return self._with_reminder(outcome, state)
 
     def _refusal_reason(self, refusal: dict) -> str:
         """Why the order could not be cancelled or re-addressed; USPS cannot redirect a package at all."""

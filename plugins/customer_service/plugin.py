@@ -31,6 +31,8 @@ ANSWERS_PENDING_CONFIDENCE = 0.95
 ORDER_NUMBER_CONFIDENCE = 0.9
 #: Routing confidence for an angry message nothing else explains: upset customers are this plugin's job.
 ANGRY_CONFIDENCE = 0.6
+#: Routing confidence for a short follow-up ("and to alaska?") to a question this plugin just answered.
+FOLLOW_UP_CONFIDENCE = 0.8
 #: Routing confidence for a customer introducing themselves ("my name is Tom") with nothing else recognised.
 INTRODUCTION_CONFIDENCE = 0.6
 #: Below this calibrated confidence the intent is treated as unknown.
@@ -47,14 +49,21 @@ CONVERSATIONAL_INTENTS = frozenset({*FLOWS, *YES_NO_INTENTS, "greeting", "thanks
 
 
 class TurnDocuments:
-    """The document answerer bound to one turn, reusing the retrieval ``route`` already ran."""
+    """The document answerer bound to one turn, reusing the retrieval ``route`` already ran, and the
+    answer to a follow-up ``route`` already found."""
 
     def __init__(self, answerer, notes: dict):
         self.answerer = answerer
         self.notes = notes
 
-    def answer(self, question: str, intent: str | None) -> DocumentAnswer | None:
-        return self.answerer.answer(question, intent, self.notes.get("retrieval"))
+    def answer(self, question: str, intent: str | None, about: str | None = None) -> DocumentAnswer | None:
+        if about is None:
+            return self.answerer.answer(question, intent, self.notes.get("retrieval"))
+        # A follow-up is asked together with the question before it: that needs its own retrieval.
+        answers = self.notes.setdefault("follow_ups", {})
+        if (question, intent, about) not in answers:
+            answers[question, intent, about] = self.answerer.answer(question, intent, about=about)
+        return answers[question, intent, about]
 
 
 class CustomerServicePlugin(Plugin):
@@ -194,6 +203,8 @@ class CustomerServicePlugin(Plugin):
             return RoutingScore(ANSWERS_PENDING_CONFIDENCE, u.intent)
         if u.asks_name:
             return RoutingScore(INTRODUCTION_CONFIDENCE, GREETING_INTENT)
+        if self._dialogue(notes).follow_up_answer(u, session.state(self.name).get("last_question")) is not None:
+            return RoutingScore(max(u.confidence if u.intent else 0.0, FOLLOW_UP_CONFIDENCE), u.intent)
         if u.intent is not None:
             return RoutingScore(u.confidence, u.intent)
         if u.order_numbers:

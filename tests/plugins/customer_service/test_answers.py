@@ -13,7 +13,7 @@ import pytest
 
 from assistant.models.qa import AnswerSpan
 from knowledge.documents import Hit
-from plugins.customer_service.answers import DocumentAnswerer, Retrieval, excerpt, quote_around
+from plugins.customer_service.answers import DocumentAnswerer, Retrieval, excerpt, quote_around, topic_pattern
 from plugins.customer_service.plugin import DATA
 from plugins.customer_service.templates import Templates
 
@@ -354,3 +354,38 @@ def test_an_intent_with_two_pages_reports_from_the_one_retrieval_ranks_first():
     assert '"If your package is missing something' in found.text
     on_second_page = answerer(lost_first, 0.6, [span_of(LOST, "replacement", 1, 0.3)]).answer("lost package", "missing_item")
     assert on_second_page.text.startswith("I'm sorry something is missing. Our help page says:")  # the intent's lead, not the default
+
+
+SPEEDS = "Standard shipping takes 3–5 business days. Express shipping takes 1–2 business days for $14.99."
+ABROAD = "We ship to the United Kingdom in 5–8 business days."
+
+
+@pytest.mark.parametrize(
+    ("topic", "matches", "misses"),
+    [("express", "Express, 1–2 business days", "Standard, 3–5 business days"),
+     ("how much does it cost", "a flat $15.99", "arrive in 6–10 business days"),
+     ("how long does it take", "arrive in 6–10 business days", "a flat fee"),
+     ("to the uk", "to the United Kingdom", "to the United States"),
+     ("do they expire", "gift cards never expire", "gift cards can't be reloaded")],
+)
+def test_a_follow_ups_topic_is_what_its_answer_must_mention(topic, matches, misses):
+    pattern = topic_pattern(topic)
+    assert pattern.search(matches) and not pattern.search(misses)
+
+
+def test_a_follow_up_with_no_topic_of_its_own_is_not_answered_from_the_last_question():
+    assert topic_pattern("how do i do that") is None
+    hits = [hit(SPEEDS, "shipping-rates.md")]
+    spans = [span_of(SPEEDS, "3–5 business days", 0, 0.9)]
+    assert answerer(hits, 0.6, spans).answer("how long does shipping take? how do i do that?", "shipping_info", about="how do i do that") is None
+
+
+def test_a_follow_up_is_answered_only_from_a_sentence_about_its_topic():
+    hits = [hit(SPEEDS, "shipping-rates.md"), hit(ABROAD, "international-shipping.md")]
+    # The question it follows pulls the reader back to its own answer; the follow-up's topic decides.
+    spans = [span_of(SPEEDS, "3–5 business days", 0, 0.9), span_of(SPEEDS, "1–2 business days", 0, 0.6)]
+    found = answerer(hits, 0.6, spans).answer("how long does standard shipping take? what about express?", "shipping_info", about="express")
+    assert found.exact and found.evidence[0].answer == "1–2 business days"
+    assert answerer(hits, 0.6, spans).answer("how long does standard shipping take?", "shipping_info").evidence[0].answer == "3–5 business days"
+    # Nothing about the topic: no answer at all, not a passage or the earlier answer.
+    assert answerer(hits, 0.6, spans).answer("how long does standard shipping take? and to alaska?", "shipping_info", about="to alaska") is None

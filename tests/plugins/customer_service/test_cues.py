@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from plugins.customer_service.cues import (
-    asks_own_name, asks_why, find_address, find_order_numbers, is_report, is_shouting, mentions_flow, plain_yes_no,
+    asks_own_name, asks_why, find_address, find_order_numbers, follow_up_topic, is_report, is_shouting, mentions_flow,
+    plain_yes_no,
 )
 
 
@@ -117,3 +118,15 @@ def test_asks_why(text, asks):
 )
 def test_a_report_is_a_statement_not_a_question(text, report):
     assert is_report(text) is report
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [("what about express?", "express"), ("and for canada?", "for canada"), ("ok and to the uk", "to the uk"),
+     ("thanks, how about apple pay?", "apple pay"), ("do they expire?", "do they expire"),
+     ("how much does it cost?", "how much does it cost"), ("and if i paid with a gift card?", "if i paid with a gift card"),
+     ("how many planets are there?", None), ("can i change my password?", None), ("ok do it", None), ("yes, cancel it", None),
+     ("that is terrible service", None), ("and what if the item i ordered as a gift arrives after the party?", None)],
+)
+def test_a_follow_up_leans_on_the_last_question(text, topic):
+    assert follow_up_topic(text) == topic

@@ -20,9 +20,14 @@ PASSAGE = "Express | 1–2 business days | $14.99"
 
 
 class KnownQuestions:
-    """Answers questions about express shipping from a fixed passage, and reports a damaged item with an offer of a person."""
+    """Answers questions about express shipping from a fixed passage, and reports a damaged item with an offer of a person.
+    Keeps what it was asked, with the follow-up topic, in ``asked``."""
 
-    def answer(self, question, intent):
+    def __init__(self):
+        self.asked = []
+
+    def answer(self, question, intent, about=None):
+        self.asked.append((question, intent, about))
         if intent == "damaged_item":
             return DocumentAnswer(text="Contact us within 7 days. If you'd like a member of our team to take it from here, just "
                                        "reply yes.", evidence=[], confidence=0.9, offers_human=True)
@@ -354,3 +359,27 @@ def test_a_document_answer_that_offers_a_person_hands_off_on_yes(chat):
     reported = chat.say("my kettle arrived broken", "damaged_item")
     assert reported.offers_human and reported.handoff_reason is None
     assert chat.say("yes please", "affirm").handoff_reason is not None
+
+
+def test_a_follow_up_is_asked_with_the_question_it_follows(chat):
+    documents = chat.dialogue.documents
+    chat.say("how much is express shipping?", "shipping_info")
+    followed = chat.say("and to canada?", "deny", confidence=0.69)  # the model's guess for a bare "and to ..."
+    assert documents.asked[-1] == ("how much is express shipping? and to canada?", "shipping_info", "to canada")
+    assert followed.text == "About shipping: Express costs $14.99." and followed.intent == "shipping_info"
+    # Follow-ups chain on the first question, and a request of its own is never one.
+    chat.say("what about the uk?", "bot_capabilities")
+    assert documents.asked[-1] == ("how much is express shipping? what about the uk?", "shipping_info", "the uk")
+    chat.say("and cancel order 10012", "cancel_order")
+    assert documents.asked[-1][0] == "how much is express shipping? what about the uk?"
+
+
+def test_without_an_answered_question_a_follow_up_is_read_on_its_own(chat):
+    chat.say("what's the return window?", "return_item")  # the pages had no answer
+    outcome = chat.say("what about express?", "bot_capabilities")
+    assert [about for _, _, about in chat.dialogue.documents.asked] == [None] and outcome.intent == "bot_capabilities"
+
+
+def test_a_follow_up_after_an_offer_of_a_person_is_not_a_yes(chat):
+    chat.say("what's the weather like in Chicago tomorrow?")  # "not sure", and the offer of a person
+    assert chat.say("ok and for canada?", "affirm").handoff_reason is None
