@@ -132,7 +132,7 @@ def quote_around(text: str, start: int, end: int) -> str:
     if sentence.lstrip().startswith("|"):
         sentence = ", ".join(cell.strip() for cell in sentence.strip().strip("|").split("|") if cell.strip())
     # An answer spanning list items keeps them apart.
-    sentence = re.sub(r"\s*\n\s*", "; ", sentence.strip())
+    sentence = re.sub(r"[.;]?\s*\n\s*", "; ", sentence.strip())
     return " ".join(sentence.split())
 
 
@@ -149,8 +149,8 @@ _ALIASES = {"uk": r"\buk\b|united kingdom|britain", "us": r"\bus\b|united states
             "eu": r"\beu\b|european union"}
 #: Words of a follow-up that say nothing of its topic: it points back, asks, or was turned into a pattern above.
 _NOT_TOPIC = _STOPWORDS | frozenset(
-    "about and or but they them their those these then also for else if any get take takes need want work cost costs price "
-    "prices fee fees charge charged soon".split()
+    "about and or but they them their those these then also for else if any get got take takes need want work works use used "
+    "using still just really please able possible happen happens cost costs price prices fee fees charge charged soon".split()
 )
 
 
@@ -405,18 +405,24 @@ class DocumentAnswerer:
         The reader answers questions; given "my kettle arrived broken" it finds some sentence about
         kettles (the warranty's), so a report whose best sentence is off the intent's page gets the
         page's own advice instead, and an offer of a person, since reporting is what they came to do.
-        Only where retrieval found the intent's page too (otherwise the intent itself is in doubt); of
-        several pages, the one retrieval ranks first."""
-        page = next((PurePath(h.source).name for h in hits if is_intent_page(spec, h.source)), None)
-        words = spec.pages()[page] if page else ""
-        if not words or not is_report(question):
+        Only where retrieval found one of the intent's pages too (otherwise the intent itself is in
+        doubt); of several pages with advice, the one retrieval ranks first. A request the page explains
+        ("i want to return my headphones") gets the page's how-to sentence without the offer."""
+        if spec is None or not is_report(question):
             return None
+        pages = spec.pages()
+        retrieved = [name for hit in hits if (name := PurePath(hit.source).name) in pages]
+        advice = [name for name in [*retrieved, *pages] if pages[name]]
+        if not retrieved or not advice:
+            return None
+        page, words = advice[0], pages[advice[0]]
         for hit in self.store.search(words, k=3, mode="bm25"):
             if PurePath(hit.source).name == page and words in hit.text:
                 start = hit.text.index(words)
                 answer = self._quoted([hit], AnswerSpan(0, start, start + len(words), words, 1.0), spec)
-                answer.text = f"{answer.text} {self.templates.message('report_offer')}"
-                answer.offers_human = True
+                if spec.report_offers_human:
+                    answer.text = f"{answer.text} {self.templates.message('report_offer')}"
+                    answer.offers_human = True
                 return answer
         return None
 

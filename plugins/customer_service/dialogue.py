@@ -30,7 +30,8 @@ about and an order past its estimated delivery also offer a person, but never ha
 A complaint is a statement, not a question, so it gets the complaints process and that offer
 rather than a quote from a help page. A question for the help pages that names a known order
 ("my order 10001 arrived cracked") gets the order's status before the help pages' answer, as an
-agent would look the order up first, and the number is kept for the next flow.
+agent would look the order up first, and the number is kept for the next flow; a number that is no
+order is said to be unknown there instead.
 """
 
 from __future__ import annotations
@@ -460,6 +461,8 @@ class Dialogue:
             if order is not None:
                 self._remember(order, state, slots)
                 outcome.text = f"{self._status(order)}\n\n{outcome.text}"
+            elif u.order_numbers:  # an agent would say so before answering the rest
+                outcome.text = f"{self.templates.message('unknown_order', order_number=u.order_numbers[0])}\n\n{outcome.text}"
         return self._with_reminder(outcome, state)
 
     def _from_documents(self, u: Understanding, state: dict) -> Outcome:

@@ -61,10 +61,14 @@ class DocumentIntent:
     sympathy: str = ""
     #: Words of the page's sentence saying what to do about the problem, quoted when the customer
     #: reports it ("my kettle arrived broken") and the reader's best sentence is from another page.
+    #: The words may span lines (a list is quoted item by item).
     report: str = ""
     #: More pages that are this intent's own, each with its ``report`` words ("" for none): a
     #: missing item and a package that never came are one intent, with a page each.
     also: dict[str, str] = field(default_factory=dict)
+    #: Whether that sentence comes with the offer of a person: yes for a problem ("my kettle arrived
+    #: broken"), no for a request the page explains how to do ("i want to return my headphones").
+    report_offers_human: bool = True
 
     def pages(self) -> dict[str, str]:
         """Every page of the intent, with its report words."""

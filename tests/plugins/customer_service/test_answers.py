@@ -249,6 +249,9 @@ def test_an_answer_across_list_items_keeps_them_apart():
     text = "We accept:\n\n- **Visa** cards\n- PayPal\n\nThat's all."
     start, end = text.index("Visa"), text.index("PayPal") + len("PayPal")
     assert quote_around(text, start, end) == "Visa cards; PayPal"
+    reasons = "Why?\n\n- The code has expired.\n- It was used. Once only.\n\nMore."
+    start, end = reasons.index("The code"), reasons.index("only.") + len("only.")
+    assert quote_around(reasons, start, end) == "The code has expired; It was used. Once only."
 
 
 def test_quotes_are_sentences_without_markdown():
@@ -366,7 +369,8 @@ ABROAD = "We ship to the United Kingdom in 5–8 business days."
      ("how much does it cost", "a flat $15.99", "arrive in 6–10 business days"),
      ("how long does it take", "arrive in 6–10 business days", "a flat fee"),
      ("to the uk", "to the United Kingdom", "to the United States"),
-     ("do they expire", "gift cards never expire", "gift cards can't be reloaded")],
+     ("do they expire", "gift cards never expire", "gift cards can't be reloaded"),
+     ("can i use them online", "shop online or in store", "gift cards can't be used to buy other gift cards")],
 )
 def test_a_follow_ups_topic_is_what_its_answer_must_mention(topic, matches, misses):
     pattern = topic_pattern(topic)
@@ -389,3 +393,14 @@ def test_a_follow_up_is_answered_only_from_a_sentence_about_its_topic():
     assert answerer(hits, 0.6, spans).answer("how long does standard shipping take?", "shipping_info").evidence[0].answer == "3–5 business days"
     # Nothing about the topic: no answer at all, not a passage or the earlier answer.
     assert answerer(hits, 0.6, spans).answer("how long does standard shipping take? and to alaska?", "shipping_info", about="to alaska") is None
+
+
+HEADPHONES = "Headphones won't pair: hold the power button for 5 seconds to enter pairing mode."
+START = "1. Sign in and go to **Account > Orders**, then choose **Start a return** next to the order. Guests use the portal."
+
+
+def test_a_request_the_intents_page_explains_gets_its_how_to_without_the_offer_of_a_person():
+    hits = [hit(HEADPHONES, "small-electronics-support.md"), hit(RETURNS, "returns-policy.md"), hit(START, "starting-a-return.md")]
+    found = answerer(hits, 0.6, [span_of(HEADPHONES, "hold the power button", 0, 0.9)]).answer("i want to return my headphones", "return_item")
+    assert '"Sign in and go to Account > Orders, then choose Start a return next to the order."' in found.text
+    assert found.evidence[0].source == "starting-a-return.md" and not found.offers_human and "reply yes" not in found.text

@@ -237,8 +237,9 @@ def test_a_help_page_question_naming_an_order_gets_its_status_first_and_keeps_th
     assert answer == "About shipping: Express costs $14.99." and reply.evidence[0].source == "shipping-rates.md"
     assert chat.slots["order_number"] == "10009" and "pending" not in chat.state
     assert chat.say("thanks", "thanks").text.startswith("You're welcome, Hannah!")
-    # an unknown number adds nothing, and a question without one is answered as before
-    assert chat.say("is express faster for order 10099?", "shipping_info").text == "About shipping: Express costs $14.99."
+    # a number that is no order is said to be unknown before the answer, and the known one is kept
+    unknown, answer = chat.say("is express faster for order 10099?", "shipping_info").text.split("\n\n")
+    assert unknown.startswith("I can't find an order with the number 10099") and answer == "About shipping: Express costs $14.99."
     assert chat.slots["order_number"] == "10009"
 
 
