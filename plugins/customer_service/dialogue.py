@@ -55,6 +55,8 @@ from plugins.customer_service.orders import Order, OrderBook
 from plugins.customer_service.templates import Templates
 
 FLOWS = ("order_status", "cancel_order", "change_address")
+#: The flows that ask for a yes before they change an order.
+CONFIRMED_FLOWS = ("cancel_order", "change_address")
 YES_NO_INTENTS = {"affirm": "yes", "deny": "no"}
 HUMAN_INTENT = "human_agent"
 #: Below this calibrated confidence a request for a person is confirmed before the handoff: real
@@ -98,6 +100,9 @@ class Understanding:
         # A ZIP code has 5 digits too: numbers inside an address are not order numbers.
         address_span = (in_passing or whole or (None, None, None))[1:]
         numbers, malformed = find_order_numbers(text, skip=address_span if address_span[0] is not None else None)
+        follow_up = follow_up_topic(text)
+        if follow_up is not None and intent in YES_NO_INTENTS and not any(mentions_flow(f, text) for f in CONFIRMED_FLOWS):
+            intent = None  # "and for canada?" is no yes or no, whatever the model makes of a bare "and ..."
         return cls(
             text=text,
             intent=intent,
@@ -111,7 +116,7 @@ class Understanding:
             name=find_name(text),
             asks_name=asks_own_name(text),
             asks_why=asks_why(text),
-            follow_up=follow_up_topic(text),
+            follow_up=follow_up,
         )
 
     def yes_no(self, flow: str | None = None) -> str | None:
@@ -439,7 +444,7 @@ class Dialogue:
         if u.intent in YES_NO_INTENTS:
             # Nothing awaits a yes/no, so "ok, cancel it" (read as deny, like "cancel that") is a
             # request; the flow confirms before it changes anything.
-            flow = next((f for f in ("cancel_order", "change_address") if mentions_flow(f, u.text)), None)
+            flow = next((f for f in CONFIRMED_FLOWS if mentions_flow(f, u.text)), None)
         if flow:
             earlier, earlier_address = state.get("pending"), slots.get("new_address")
             outcome = self._start(flow, u, state, slots)

@@ -384,3 +384,11 @@ def test_without_an_answered_question_a_follow_up_is_read_on_its_own(chat):
 def test_a_follow_up_after_an_offer_of_a_person_is_not_a_yes(chat):
     chat.say("what's the weather like in Chicago tomorrow?")  # "not sure", and the offer of a person
     assert chat.say("ok and for canada?", "affirm").handoff_reason is None
+
+
+def test_a_follow_up_the_pages_cannot_answer_is_no_yes_or_no(chat, orders):
+    chat.say("how long do refunds take?", "refund_status")  # not answered by the fixed pages here
+    outcome = chat.say("and for canada?", "deny", confidence=0.69)
+    assert outcome.intent is None and "not sure" in outcome.text
+    chat.say("what's the status of order 10036?", "order_status")
+    assert "Cancel order 10036" in chat.say("ok and cancel it", "deny").text  # a request in a continuation still counts
