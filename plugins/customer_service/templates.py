@@ -102,6 +102,8 @@ class Templates:
         for intent, spec in documents.items():
             if not isinstance(spec.also, dict) or not all(isinstance(v, str) for v in [*spec.also, *spec.also.values()]):
                 raise DataFormatError(str(path), f"'document_intents.{intent}.also' must map page file names to report words")
+            if not isinstance(spec.report_offers_human, bool):
+                raise DataFormatError(str(path), f"'document_intents.{intent}.report_offers_human' must be true or false")
         return cls(data["intents"], documents, data["messages"])
 
     def message(self, *keys: str, **values: Any) -> str:

@@ -27,6 +27,7 @@ def test_bundled_templates_fill_their_placeholders():
         (lambda d: d["intents"].update(return_item="hi"), "both templated and document-answered"),
         (lambda d: d["document_intents"]["warranty"].pop("lead"), "malformed"),
         (lambda d: d["document_intents"]["warranty"].update(also=["faq.md"]), "also' must map page file names"),
+        (lambda d: d["document_intents"]["warranty"].update(report_offers_human="no"), "report_offers_human' must be true or false"),
     ],
 )
 def test_broken_templates_are_refused(tmp_path, change, reason):
@@ -40,9 +41,10 @@ def test_broken_templates_are_refused(tmp_path, change, reason):
 
 def test_every_report_quotes_words_of_its_intents_own_page():
     templates = Templates.load(DATA / "templates.json")
-    reports = {intent: spec for intent, spec in templates.documents.items() if spec.report}
-    assert {"damaged_item", "wrong_item", "missing_item", "payment_failed"} <= set(reports)
+    reports = {intent: spec for intent, spec in templates.documents.items() if any(spec.pages().values())}
+    assert {"damaged_item", "wrong_item", "missing_item", "payment_failed", "return_item", "apply_coupon"} <= set(reports)
     for intent, spec in reports.items():
         for page, words in spec.pages().items():
             assert words in (DATA / "docs" / page).read_text(encoding="utf-8"), (intent, page)
+    assert not templates.documents["return_item"].report_offers_human and templates.documents["damaged_item"].report_offers_human
     assert "lost-or-stolen-packages.md" in templates.documents["missing_item"].pages()
