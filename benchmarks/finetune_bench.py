@@ -32,6 +32,9 @@ For each data set, in one run:
   that share a label, in-batch negatives), then both the frozen + LR baseline and a second
   fine-tuning start from it ("contrastive + LR", "contrastive + fine-tuned", and their ensemble),
   side by side with the plain rows.
+* with ``--intermediate-epochs N``, an intermediate task first: the base model is fine-tuned on
+  CLINC150's in-scope intents (from ``--data-dir``) and every fine-tuned seed starts from that
+  encoder; the frozen LR, TF-IDF and kNN members keep the base model. Its time counts in the seeds'.
 
 Splits. Banking77 (only ``train.csv`` is available): a stratified ``--test-fraction`` is held out as the
 test set; the rest trains, minus the validation fraction. CLINC150: train on ``train`` (minus the
@@ -275,6 +278,24 @@ def contrastive_encoder(base_model: str, train: list[LabelledText], out: Path, e
     return str(out / "encoder"), time.perf_counter() - started
 
 
+def intermediate_encoder(base_model: str, data_dir: Path, out: Path, epochs: float, seed: int, config) -> tuple[str, float]:
+    """An intermediate task before the target one: fine-tune on CLINC150's 150 in-scope intents (its own
+    ``val`` rows to pick the epoch) and keep the encoder, so every seed of the target starts from a
+    model that already separates intents. Returns the encoder folder and its training seconds."""
+    started = time.perf_counter()
+    clinc = load_clinc150(data_dir)
+    validation = [row for row in clinc["test"] if row.label != OOS]
+    trained = train_classifier(
+        clinc["train"], validation, plugin="benchmark", model_name="clinc150-intermediate", task="sequence-classification",
+        base_model=base_model, config=replace(config, epochs=epochs, seed=seed, out_of_scope_label=None),
+        primary_metric="accuracy", run_dir=out / "run", resume=False, on_progress=progress_printer("clinc150 (intermediate)"),
+    )
+    folder = out / "encoder"
+    trained.predictor.save_weights(folder)
+    print(f"  intermediate: validation accuracy {trained.manifest.metrics['accuracy']:.4f}", flush=True)
+    return str(folder), time.perf_counter() - started
+
+
 def progress_printer(name: str):
     last = {"step": -1}
 
@@ -312,6 +333,11 @@ def run_dataset(name: str, splits: tuple, args, base_model: str, work: Path) -> 
     result = {"sizes": {"train": len(train), "validation": len(validation), "test": len(test)}, "config": config.as_dict(),
               "gold": {"validation": [e.label for e in validation], "test": [e.label for e in test]}}
     bodies = [("", base_model, 0.0)]
+    if args.intermediate_epochs:
+        print(f"{name}: intermediate task, CLINC150 ({args.intermediate_epochs} epochs)", flush=True)
+        encoder, seconds = intermediate_encoder(base_model, args.data_dir, work / f"{name}-intermediate", args.intermediate_epochs,
+                                                args.seed, config)
+        bodies = [("", encoder, seconds)]
     if args.contrastive_epochs:
         print(f"{name}: contrastive pre-steps ({args.contrastive_epochs} epochs)", flush=True)
         encoder, seconds = contrastive_encoder(base_model, train, work / f"{name}-contrastive", args.contrastive_epochs, args.seed)
@@ -321,7 +347,7 @@ def run_dataset(name: str, splits: tuple, args, base_model: str, work: Path) -> 
                                                            config, work, snapshots=args.snapshots and not prefix)
         row["wall_time_s"] = round(row["wall_time_s"] + pre_seconds, 1)
         if pre_seconds:
-            row["contrastive_wall_time_s"] = round(pre_seconds, 1)
+            row["contrastive_wall_time_s" if prefix else "intermediate_wall_time_s"] = round(pre_seconds, 1)
         result[prefix + "fine_tuned"] = row
         labels = classifier.labels
         tuned = split_probabilities(classifier, validation, test)
@@ -332,7 +358,8 @@ def run_dataset(name: str, splits: tuple, args, base_model: str, work: Path) -> 
             result["probabilities"]["fine_tuned_snapshots"] = snapshot
         result["labels"] = labels
         if not args.skip_baseline:
-            vectors, embed_seconds = frozen_embeddings(body, train, validation, test)
+            # The cheap members read the base model's own space, also when the seeds start from an intermediate task.
+            vectors, embed_seconds = frozen_embeddings(base_model if args.intermediate_epochs and not prefix else body, train, validation, test)
             baseline, baseline_probs = logistic_baseline(vectors, embed_seconds, train, validation, test, labels)
             result[prefix + "frozen_lr"] = baseline
             w = args.ensemble_weight
@@ -677,6 +704,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--contrastive-epochs", type=float, default=0.0,
                         help="SetFit-style contrastive pre-steps (needs the 'bench' extra: pip install -e '.[bench]')")
+    parser.add_argument("--intermediate-epochs", type=float, default=0.0,
+                        help="fine-tune on CLINC150's in-scope intents for this many epochs first; the fine-tuned seeds start from that encoder")
     parser.add_argument("--quantize", action="store_true", help="also score the int8 copy and time both")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "finetune_bench.json")
