@@ -184,7 +184,8 @@ def follow_up_topic(text: str) -> str | None:
     if len(text.split()) > MAX_FOLLOW_UP_WORDS:
         return None
     if match := _CONTINUATION.match(text):
-        return match.group("topic")
+        # "ok and go ahead" still answers a yes/no question.
+        return match.group("topic") if plain_yes_no(match.group("topic")) is None else None
     # "ok do it" answers a confirmation; it asks nothing.
     if _POINTS_BACK.search(text) and ("?" in text or _QUESTION_CLAUSE.match(text)) and plain_yes_no(text) is None:
         return text.strip().rstrip("?.! ")

@@ -125,7 +125,7 @@ def test_a_report_is_a_statement_not_a_question(text, report):
     [("what about express?", "express"), ("and for canada?", "for canada"), ("ok and to the uk", "to the uk"),
      ("thanks, how about apple pay?", "apple pay"), ("do they expire?", "do they expire"),
      ("how much does it cost?", "how much does it cost"), ("and if i paid with a gift card?", "if i paid with a gift card"),
-     ("how many planets are there?", None), ("can i change my password?", None), ("ok do it", None), ("yes, cancel it", None),
+     ("how many planets are there?", None), ("can i change my password?", None), ("ok do it", None), ("yes, cancel it", None), ("ok and go ahead", None),
      ("that is terrible service", None), ("and what if the item i ordered as a gift arrives after the party?", None)],
 )
 def test_a_follow_up_leans_on_the_last_question(text, topic):
