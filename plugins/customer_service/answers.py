@@ -22,7 +22,8 @@ question whose closest passage is in one of them is answered from the documents 
 intent model says, since it was never trained on them.
 A customer who reports a problem ("my kettle arrived broken") rather than asks gets the intent
 page's advice on what to do, and an offer of a person, unless the reader's best sentence is on that
-page already. With no exact answer the most relevant passage is shown, saying that it is not an exact answer
+page already. A short follow-up ("what about express?") is asked together with the question it
+follows, and only a sentence about the follow-up's own topic may answer it. With no exact answer the most relevant passage is shown, saying that it is not an exact answer
 (the dialogue then offers a person), when the intent or a high similarity vouches for it;
 otherwise the answer is None, and the dialogue says it is not sure instead of guessing.
 """
@@ -140,7 +141,8 @@ def _stems(text: str) -> set[str]:
     return {word[:4] for word in re.findall(r"[a-z0-9$]+", text.lower()) if word not in _STOPWORDS}
 
 
-#: Words a follow-up's answer must have stand for what they ask: a price, a time, a place's other name.
+#: A follow-up asking "how much" is answered by a price, one asking "how long" by a duration; a few
+#: places go by other names in the pages ("uk" is "United Kingdom").
 _ASKS_PRICE = re.compile(r"\bhow much\b|\b(?:cost|costs|price|prices|fee|fees|charge|charged)\b", re.IGNORECASE)
 _ASKS_TIME = re.compile(r"\bhow long\b|\bhow soon\b|\bwhen\b", re.IGNORECASE)
 _PRICE_WORDS = r"\$|\bfree\b|\bfees?\b|\bcosts?\b|\bprices?\b"
