@@ -300,15 +300,19 @@ class DocumentAnswerer:
         # A sentence from the recognised intent's own page, or one the known answers agree with, needs
         # only part of the threshold (two sources corroborate it); the page's sentence also outranks a
         # somewhat likelier one from another page.
+        # A follow-up's own topic in the sentence corroborates it too: only such sentences may answer it.
+        candidates = self._by_sentence(question, reader, hits, spans)
+        if pattern is not None:
+            candidates = [candidate for candidate in candidates if pattern.search(self._quote(hits, candidate[0]))]
         accepted = [
             (span, agreed)
-            for span, agreed, corroborating in self._by_sentence(question, reader, hits, spans)
-            if span.score >= threshold * (CORROBORATED_FACTOR if on_intent_page(span) or corroborating >= KNOWN_CORROBORATION else 1.0)
+            for span, agreed, corroborating in candidates
+            if span.score >= threshold * (
+                CORROBORATED_FACTOR if pattern is not None or on_intent_page(span) or corroborating >= KNOWN_CORROBORATION else 1.0
+            )
         ]
-        if pattern is not None:
-            accepted = [(span, agreed) for span, agreed in accepted if pattern.search(self._quote(hits, span))]
-            if not accepted:
-                return None
+        if pattern is not None and not accepted:
+            return None
 
         def weight(span, relevance: float, agreed: float) -> float:
             boost = INTENT_PAGE_BOOST if on_intent_page(span) else 1.0

@@ -391,6 +391,11 @@ def test_a_follow_up_is_answered_only_from_a_sentence_about_its_topic():
     found = answerer(hits, 0.6, spans).answer("how long does standard shipping take? what about express?", "shipping_info", about="express")
     assert found.exact and found.evidence[0].answer == "1–2 business days"
     assert answerer(hits, 0.6, spans).answer("how long does standard shipping take?", "shipping_info").evidence[0].answer == "3–5 business days"
+    # The topic corroborates a sentence like the intent's own page does: half the threshold is enough.
+    weak = [span_of(SPEEDS, "3–5 business days", 0, 0.9), span_of(ABROAD, "5–8 business days", 1, 0.3)]
+    abroad = answerer(hits, 0.6, weak).answer("how long does standard shipping take? and to the uk?", "shipping_info", about="to the uk")
+    assert abroad.evidence[0].answer == "5–8 business days"
+    assert answerer(hits, 0.6, weak[1:]).answer("how long does shipping to the uk take?", "shipping_info").exact is False
     # Nothing about the topic: no answer at all, not a passage or the earlier answer.
     assert answerer(hits, 0.6, spans).answer("how long does standard shipping take? and to alaska?", "shipping_info", about="to alaska") is None
 
