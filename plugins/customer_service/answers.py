@@ -152,7 +152,8 @@ _ALIASES = {"uk": r"\buk\b|united kingdom|britain", "us": r"\bus\b|united states
 #: Words of a follow-up that say nothing of its topic: it points back, asks, or was turned into a pattern above.
 _NOT_TOPIC = _STOPWORDS | frozenset(
     "about and or but they them their those these then also for else if any get got take takes need want work works use used "
-    "using still just really please able possible happen happens cost costs price prices fee fees charge charged soon".split()
+    "using still just really please able possible happen happens cost costs price prices fee fees charge charged soon "
+    "item items thing things product products stuff one ones".split()
 )
 
 
@@ -163,7 +164,8 @@ def topic_pattern(topic: str) -> re.Pattern | None:
     if _ASKS_TIME.search(topic):
         parts.append(_TIME_WORDS)
     for word in re.findall(r"[a-z0-9]+", topic.lower()):
-        if word not in _NOT_TOPIC:
+        # "what's" leaves an "s": words under three letters name nothing, bar a few places ("uk").
+        if word not in _NOT_TOPIC and (len(word) > 2 or word in _ALIASES):
             parts.append(_ALIASES.get(word, rf"\b{re.escape(word[:4])}"))
     return re.compile("|".join(parts), re.IGNORECASE) if parts else None
 

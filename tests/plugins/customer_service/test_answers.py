@@ -370,7 +370,9 @@ ABROAD = "We ship to the United Kingdom in 5–8 business days."
      ("how long does it take", "arrive in 6–10 business days", "a flat fee"),
      ("to the uk", "to the United Kingdom", "to the United States"),
      ("do they expire", "gift cards never expire", "gift cards can't be reloaded"),
-     ("can i use them online", "shop online or in store", "gift cards can't be used to buy other gift cards")],
+     ("can i use them online", "shop online or in store", "gift cards can't be used to buy other gift cards"),
+     ("for unopened items", "Unopened electronics can be returned", "never on an item that is defective"),
+     ("what's your favourite colour", "our favourite colours", "the same as the rest of the year")],
 )
 def test_a_follow_ups_topic_is_what_its_answer_must_mention(topic, matches, misses):
     pattern = topic_pattern(topic)
