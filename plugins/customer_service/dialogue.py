@@ -42,12 +42,14 @@ from typing import Any, Protocol
 
 from assistant.contract import Evidence
 from plugins.customer_service.cues import (
+    MAX_FOLLOW_UP_WORDS,
     asks_own_name,
     asks_why,
     find_address,
     find_name,
     find_order_numbers,
     follow_up_topic,
+    is_report,
     mentions_flow,
     plain_yes_no,
 )
@@ -62,6 +64,9 @@ HUMAN_INTENT = "human_agent"
 #: Below this calibrated confidence a request for a person is confirmed before the handoff: real
 #: requests score 0.93-0.99, while "and express?" after an answer was read as one at 0.58.
 MIN_HANDOFF_CONFIDENCE = 0.8
+#: Below this confidence a small-talk intent ("how long does the link last?" read as contact_info at
+#: 0.67) does not place a short question right after a help-page answer: it is tried as a follow-up.
+PLACED_CONFIDENCE = 0.8
 GREETING_INTENT = "greeting"
 COMPLAINT_INTENT = "complaint"
 MAX_IGNORED_TURNS = 3
@@ -484,10 +489,19 @@ class Dialogue:
         """The help pages' exact answer to a short follow-up to the question just answered ("what about
         express?", "do they expire?"), asked together with it; None when there is none, and the message
         is read on its own. Requests of their own (an order flow, a person, an order number) never are."""
-        if last_question is None or u.follow_up is None or u.order_numbers or u.intent in (*FLOWS, HUMAN_INTENT):
+        topic = u.follow_up or self._unplaced_question(u)
+        if last_question is None or topic is None or u.order_numbers or u.intent in (*FLOWS, HUMAN_INTENT):
             return None
-        found = self.documents.answer(f"{last_question['text']} {u.text}", last_question["intent"], about=u.follow_up)
+        found = self.documents.answer(f"{last_question['text']} {u.text}", last_question["intent"], about=topic)
         return found if found is not None and found.exact else None
+
+    def _unplaced_question(self, u: Understanding) -> str | None:
+        """A short question the intent model cannot place ("how long does the link last?" after a password
+        reset, read as contact_info at 0.67) may be about the last answer too: its words are the topic."""
+        if len(u.text.split()) > MAX_FOLLOW_UP_WORDS or is_report(u.text):
+            return None
+        small_talk = u.intent in self.templates.intents and u.confidence < PLACED_CONFIDENCE
+        return u.text.strip().rstrip("?!. ") if u.intent is None or small_talk else None
 
     def _follow_up(self, u: Understanding, last_question: dict | None, state: dict) -> Outcome | None:
         found = self.follow_up_answer(u, last_question)

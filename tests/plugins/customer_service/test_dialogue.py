@@ -392,3 +392,14 @@ def test_a_follow_up_the_pages_cannot_answer_is_no_yes_or_no(chat, orders):
     assert outcome.intent is None and "not sure" in outcome.text
     chat.say("what's the status of order 10036?", "order_status")
     assert "Cancel order 10036" in chat.say("ok and cancel it", "deny").text  # a request in a continuation still counts
+
+
+def test_a_short_question_the_intent_model_cannot_place_is_tried_as_a_follow_up(chat):
+    documents = chat.dialogue.documents
+    chat.say("how much is express shipping?", "shipping_info")
+    chat.say("how long does the link last?", "contact_info", confidence=0.67)
+    assert documents.asked[-1] == ("how much is express shipping? how long does the link last?", "shipping_info",
+                                   "how long does the link last")
+    chat.say("how much is express shipping?", "shipping_info")
+    calls = len(documents.asked)
+    assert chat.say("thanks, that's all", "thanks", confidence=0.99).intent == "thanks" and len(documents.asked) == calls
