@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, required=True, help="a data folder where `assistant finetune` ran")
     parser.add_argument("--out", type=Path, default=None, help="also write the transcript here (Markdown)")
     args = parser.parse_args(argv)
-    print(run(args.probes, args.data_dir, args.out))
+    try:
+        print(run(args.probes, args.data_dir, args.out))
+    except DataFormatError as exc:
+        sys.exit(str(exc))
 
 
 if __name__ == "__main__":

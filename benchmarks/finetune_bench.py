@@ -332,17 +332,18 @@ def run_dataset(name: str, splits: tuple, args, base_model: str, work: Path) -> 
 
     result = {"sizes": {"train": len(train), "validation": len(validation), "test": len(test)}, "config": config.as_dict(),
               "gold": {"validation": [e.label for e in validation], "test": [e.label for e in test]}}
-    bodies = [("", base_model, 0.0)]
+    # (row prefix, encoder the fine-tuning starts from, its pre-training seconds, encoder the cheap members read)
+    bodies = [("", base_model, 0.0, base_model)]
     if args.intermediate_epochs:
         print(f"{name}: intermediate task, CLINC150 ({args.intermediate_epochs} epochs)", flush=True)
         encoder, seconds = intermediate_encoder(base_model, args.data_dir, work / f"{name}-intermediate", args.intermediate_epochs,
                                                 args.seed, config)
-        bodies = [("", encoder, seconds)]
+        bodies = [("", encoder, seconds, base_model)]
     if args.contrastive_epochs:
         print(f"{name}: contrastive pre-steps ({args.contrastive_epochs} epochs)", flush=True)
         encoder, seconds = contrastive_encoder(base_model, train, work / f"{name}-contrastive", args.contrastive_epochs, args.seed)
-        bodies.append(("contrastive_", encoder, seconds))
-    for prefix, body, pre_seconds in bodies:
+        bodies.append(("contrastive_", encoder, seconds, encoder))
+    for prefix, body, pre_seconds, frozen_body in bodies:
         classifier, row, test_report, snapshot = fine_tune(name + (f" ({prefix.strip('_')})" if prefix else ""), body, train, validation, test,
                                                            config, work, snapshots=args.snapshots and not prefix)
         row["wall_time_s"] = round(row["wall_time_s"] + pre_seconds, 1)
@@ -358,8 +359,7 @@ def run_dataset(name: str, splits: tuple, args, base_model: str, work: Path) -> 
             result["probabilities"]["fine_tuned_snapshots"] = snapshot
         result["labels"] = labels
         if not args.skip_baseline:
-            # The cheap members read the base model's own space, also when the seeds start from an intermediate task.
-            vectors, embed_seconds = frozen_embeddings(base_model if args.intermediate_epochs and not prefix else body, train, validation, test)
+            vectors, embed_seconds = frozen_embeddings(frozen_body, train, validation, test)
             baseline, baseline_probs = logistic_baseline(vectors, embed_seconds, train, validation, test, labels)
             result[prefix + "frozen_lr"] = baseline
             w = args.ensemble_weight

@@ -489,8 +489,10 @@ class Dialogue:
         """The help pages' exact answer to a short follow-up to the question just answered ("what about
         express?", "do they expire?"), asked together with it; None when there is none, and the message
         is read on its own. Requests of their own (an order flow, a person, an order number) never are."""
+        if last_question is None or u.order_numbers or u.intent in (*FLOWS, HUMAN_INTENT):
+            return None
         topic = u.follow_up or self._unplaced_question(u)
-        if last_question is None or topic is None or u.order_numbers or u.intent in (*FLOWS, HUMAN_INTENT):
+        if topic is None:
             return None
         found = self.documents.answer(f"{last_question['text']} {u.text}", last_question["intent"], about=topic)
         return found if found is not None and found.exact else None
